@@ -1,0 +1,237 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Engine is a database engine dbctl knows how to run.
+// +kubebuilder:validation:Enum=postgres;mysql
+type Engine string
+
+// Supported engines.
+const (
+	EnginePostgres Engine = "postgres"
+	EngineMySQL    Engine = "mysql"
+)
+
+// Phase is a state of the Database state machine (SPEC §3).
+// +kubebuilder:validation:Enum=Pending;Provisioning;Configuring;Deploying;Verifying;Ready;Updating;Failed
+type Phase string
+
+// The phases, in the order a new Database goes through them.
+const (
+	PhasePending      Phase = "Pending"
+	PhaseProvisioning Phase = "Provisioning"
+	PhaseConfiguring  Phase = "Configuring"
+	PhaseDeploying    Phase = "Deploying"
+	PhaseVerifying    Phase = "Verifying"
+	PhaseReady        Phase = "Ready"
+	PhaseUpdating     Phase = "Updating"
+	PhaseFailed       Phase = "Failed"
+)
+
+// Limits shared by the CRD markers below and the client-side validation in
+// reconcile/load, so both reject the same specs.
+const (
+	// MaxNameLength keeps "<name>-credentials" (the longest child name) a valid
+	// DNS label, which also keeps the StatefulSet's pods (<name>-<ordinal>), its
+	// controller-revision-hash label and its PVCs (data-<name>-<ordinal>) valid.
+	MaxNameLength = 51
+	// MinReplicas and MaxReplicas bound spec.replicas.
+	MinReplicas = 1
+	MaxReplicas = 9
+	// MaxDependencies bounds spec.dependencies.
+	MaxDependencies = 16
+	// MaxParameters bounds spec.parameters.
+	MaxParameters = 64
+)
+
+// DatabaseSpec is the desired state of a Database.
+type DatabaseSpec struct {
+	// Engine is the database engine. It cannot be changed once set.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="engine is immutable"
+	Engine Engine `json:"engine"`
+
+	// Version is the engine version, "MAJOR" or "MAJOR.MINOR" (e.g. "16", "8.4").
+	// It is the tag of the default image.
+	// +required
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,4}(\.[0-9]{1,4})?$`
+	Version string `json:"version"`
+
+	// Image overrides the engine's default image (postgres:<version>, mysql:<version>).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// Replicas is the number of database pods.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=9
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// Storage is the volume each replica gets.
+	// +required
+	Storage StorageSpec `json:"storage"`
+
+	// Resources are the compute resources of the database container.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// Parameters are engine settings written to the engine's config file
+	// (postgresql.conf or my.cnf) on top of dbctl's defaults.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$'))",message="parameter names must match ^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 1024 && !self[k].contains('\\n') && !self[k].contains('\\r'))",message="parameter values must be at most 1024 characters on one line"
+	Parameters map[string]string `json:"parameters,omitempty"`
+
+	// Credentials configures the generated credentials Secret.
+	// +optional
+	// +kubebuilder:default={}
+	Credentials CredentialsSpec `json:"credentials,omitempty"`
+
+	// Dependencies are external systems that must be healthy before the Database is
+	// provisioned and while it is verified.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=16
+	Dependencies []Dependency `json:"dependencies,omitempty"`
+
+	// Verify configures the Verifying phase.
+	// +optional
+	// +kubebuilder:default={}
+	Verify VerifySpec `json:"verify,omitempty"`
+}
+
+// StorageSpec is the persistent volume of each replica.
+type StorageSpec struct {
+	// Size of each replica's volume, a positive quantity such as 10Gi.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="must be a positive quantity"
+	Size resource.Quantity `json:"size"`
+
+	// StorageClassName of the volumes; the cluster's default class when empty.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	StorageClassName *string `json:"storageClassName,omitempty"`
+}
+
+// CredentialsSpec configures the credentials Secret "<name>-credentials".
+type CredentialsSpec struct {
+	// Username of the application user.
+	// +optional
+	// +kubebuilder:default=app
+	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_]{0,31}$`
+	Username string `json:"username,omitempty"`
+}
+
+// Dependency is an external system checked with an HTTP(S) GET (2xx is healthy) or a
+// TCP connect. Exactly one of url and tcp is set.
+// +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.tcp)",message="exactly one of url or tcp must be set"
+type Dependency struct {
+	// Name identifies the dependency, and its circuit breaker.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+
+	// URL is checked with an HTTP GET; a 2xx answer is healthy. http or https only.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an http or https URL with a host"
+	URL string `json:"url,omitempty"`
+
+	// TCP is a host:port checked with a TCP connect.
+	// +optional
+	// +kubebuilder:validation:MaxLength=261
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}$`
+	TCP string `json:"tcp,omitempty"`
+
+	// Timeout of one check.
+	// +optional
+	// +kubebuilder:default="5s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// VerifySpec configures the Verifying phase.
+type VerifySpec struct {
+	// Timeout is how long Verifying may take before the Database is Failed.
+	// +optional
+	// +kubebuilder:default="10m"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// DatabaseStatus is the observed state of a Database.
+type DatabaseStatus struct {
+	// Phase is the current state of the Database state machine.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// ObservedGeneration is the metadata.generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions: Ready (the summary), Provisioned, Configured, Deployed, Verified,
+	// DependenciesAvailable.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// RetryCount is the number of failed attempts since the Database was last Ready;
+	// it sets the backoff window before a Failed Database is retried.
+	// +optional
+	RetryCount int32 `json:"retryCount,omitempty"`
+
+	// LastFailureTime is when the Database last went Failed.
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+
+	// VerifyStartTime is when the current Verifying phase began.
+	// +optional
+	VerifyStartTime *metav1.Time `json:"verifyStartTime,omitempty"`
+
+	// Endpoint is the client address, <name>.<namespace>.svc:<port>.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// Database is a database (PostgreSQL or MySQL) run as a StatefulSet, reconciled by dbctl.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:path=databases,singular=database,shortName=db,categories=dbctl
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Engine",type=string,JSONPath=`.spec.engine`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.spec.version`
+// +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 51",message="metadata.name must be at most 51 characters so that every child name is a valid DNS label"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label: lowercase letters, digits and '-', starting with a letter"
+type Database struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec   DatabaseSpec   `json:"spec"`
+	Status DatabaseStatus `json:"status,omitempty"`
+}
+
+// DatabaseList is a list of Databases.
+//
+// +kubebuilder:object:root=true
+type DatabaseList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Database `json:"items"`
+}

@@ -1,0 +1,103 @@
+package cmdutil
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dbctl-io/dbctl/reconcile/kube"
+)
+
+// Factory hands commands their dependencies. Commands copy what they need into their
+// Options in NewCmdX, and call the functions only in run, so that tests can replace
+// any of them.
+type Factory struct {
+	IOStreams   *IOStreams
+	ConfigFlags *genericclioptions.ConfigFlags
+	// Verbose is set by -v: debug output on stderr (never secret values).
+	Verbose *bool
+	// QPS and Burst bound client-side throttling.
+	QPS   *float32
+	Burst *int
+	// Now is the clock.
+	Now func() time.Time
+
+	// Clients returns the cluster clients, built once on first use.
+	Clients func() (*Clients, error)
+}
+
+// Clients are the cluster clients of one run.
+type Clients struct {
+	Config *rest.Config
+	Client client.WithWatch
+	// Namespace is -n, else the kubeconfig context's namespace, else "default".
+	Namespace string
+	// NamespaceExplicit is true when -n was given.
+	NamespaceExplicit bool
+	// Requests counts API requests by verb.
+	Requests *kube.RequestCounter
+}
+
+// New returns a Factory for the real process: system streams, kubectl-style config flags.
+func New() *Factory {
+	f := &Factory{
+		IOStreams:   System(),
+		ConfigFlags: genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithDiscoveryQPS(50),
+		Verbose:     new(bool),
+		QPS:         new(float32),
+		Burst:       new(int),
+		Now:         time.Now,
+	}
+	*f.QPS, *f.Burst = 50, 100
+	f.Clients = sync.OnceValues(f.buildClients)
+	return f
+}
+
+// ErrNoCluster is returned when no kubeconfig or in-cluster configuration is found.
+var ErrNoCluster = errors.New("no cluster configured: set --kubeconfig, KUBECONFIG or ~/.kube/config (plan --offline needs none)")
+
+func (f *Factory) buildClients() (*Clients, error) {
+	loader := f.ConfigFlags.ToRawKubeConfigLoader()
+	cfg, err := loader.ClientConfig()
+	if err != nil {
+		if isEmptyConfig(err) {
+			return nil, ErrNoCluster
+		}
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	ns, explicit, err := loader.Namespace()
+	if err != nil {
+		return nil, fmt.Errorf("reading the namespace from kubeconfig: %w", err)
+	}
+	if f.ConfigFlags.Namespace != nil && *f.ConfigFlags.Namespace != "" {
+		ns, explicit = *f.ConfigFlags.Namespace, true
+	}
+	return NewClients(cfg, ns, explicit, *f.QPS, *f.Burst)
+}
+
+// NewClients builds Clients from a rest.Config (tests use it with envtest's config).
+func NewClients(cfg *rest.Config, namespace string, explicit bool, qps float32, burst int) (*Clients, error) {
+	cfg = rest.CopyConfig(cfg)
+	if qps > 0 {
+		cfg.QPS = qps
+	}
+	if burst > 0 {
+		cfg.Burst = burst
+	}
+	cfg.UserAgent = "dbctl"
+	counter := &kube.RequestCounter{}
+	cfg.Wrap(counter.Wrap)
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: kube.NewScheme(), Mapper: kube.NewRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	if namespace == "" {
+		namespace = "default"
+	}
+	return &Clients{Config: cfg, Client: c, Namespace: namespace, NamespaceExplicit: explicit, Requests: counter}, nil
+}

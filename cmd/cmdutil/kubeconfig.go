@@ -1,0 +1,7 @@
+package cmdutil
+
+import "k8s.io/client-go/tools/clientcmd"
+
+func isEmptyConfig(err error) bool {
+	return clientcmd.IsEmptyConfig(err)
+}

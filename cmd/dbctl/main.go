@@ -1,0 +1,10 @@
+// Command dbctl reconciles Database resources once, GitOps-style. See README.md.
+package main
+
+import (
+	"os"
+
+	"github.com/dbctl-io/dbctl/cmd/root"
+)
+
+func main() { os.Exit(root.Main()) }

@@ -1,0 +1,87 @@
+// Package root assembles the dbctl command tree and runs it.
+package root
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/cmd/install"
+	"github.com/dbctl-io/dbctl/cmd/version"
+)
+
+// NewCmdRoot builds the dbctl command with every subcommand.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dbctl",
+		Short: "Reconcile Database resources once, GitOps-style",
+		Long: `dbctl reconciles a Database resource (PostgreSQL or MySQL on Kubernetes) once:
+it loads the spec from a file or the cluster, drives the phase state machine
+(Pending → Provisioning → Configuring → Deploying → Verifying → Ready) to completion
+or to a retryable stop, and prints what it changes.
+
+  dbctl plan -f db.yaml        show what reconcile would change, change nothing
+  dbctl reconcile -f db.yaml   apply and wait until Ready (exit 0), Failed (2) or a retryable stop (3)
+  dbctl status NAME            phase, conditions, children`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			if f.IOStreams.NoColor {
+				return
+			}
+			if nc, _ := cmd.Flags().GetBool("no-color"); nc {
+				f.IOStreams.NoColor = true
+			}
+		},
+	}
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
+	cmd.SetIn(f.IOStreams.In)
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.SetErr(f.IOStreams.ErrOut)
+
+	pf := cmd.PersistentFlags()
+	f.ConfigFlags.AddFlags(pf)
+	pf.Bool("no-color", false, "disable colour (also off when NO_COLOR is set or the output is not a terminal)")
+	pf.BoolVarP(f.Verbose, "verbose", "v", false, "debug output on stderr (API requests, timings; never secret values)")
+	pf.Float32Var(f.QPS, "qps", *f.QPS, "client-side limit of API requests per second (the API server's priority and fairness still applies)")
+	pf.IntVar(f.Burst, "burst", *f.Burst, "client-side burst of API requests")
+
+	cmd.AddCommand(
+		version.NewCmdVersion(f, nil),
+		install.NewCmdInstall(f, nil),
+	)
+	return cmd
+}
+
+// Main runs dbctl with the process's arguments and returns its exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := cmdutil.New()
+	cmd := NewCmdRoot(f)
+	err := cmd.ExecuteContext(ctx)
+	return HandleError(f.IOStreams, cmd, err)
+}
+
+// HandleError prints err (unless it is silent) and maps it to an exit code.
+func HandleError(io *cmdutil.IOStreams, cmd *cobra.Command, err error) int {
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	var silent *cmdutil.SilentError
+	if !errors.As(err, &silent) {
+		red := cmdutil.Colorizer(io.ColorErr(), 31)
+		fmt.Fprintf(io.ErrOut, "%s %s\n", red("Error:"), err)
+		var flagErr *cmdutil.FlagError
+		if errors.As(err, &flagErr) || isCobraUsageError(err) {
+			fmt.Fprintf(io.ErrOut, "Run '%s --help' for usage.\n", commandPath(cmd, err))
+		}
+	}
+	return cmdutil.ExitCode(err)
+}
