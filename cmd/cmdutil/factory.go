@@ -24,6 +24,9 @@ type Factory struct {
 	// QPS and Burst bound client-side throttling.
 	QPS   *float32
 	Burst *int
+	// BreakerStatePath is --breaker-state (default from DBCTL_BREAKER_STATE, else
+	// $XDG_STATE_HOME/dbctl/breakers.json); empty means the default.
+	BreakerStatePath *string
 	// Now is the clock.
 	Now func() time.Time
 
@@ -46,12 +49,13 @@ type Clients struct {
 // New returns a Factory for the real process: system streams, kubectl-style config flags.
 func New() *Factory {
 	f := &Factory{
-		IOStreams:   System(),
-		ConfigFlags: genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithDiscoveryQPS(50),
-		Verbose:     new(bool),
-		QPS:         new(float32),
-		Burst:       new(int),
-		Now:         time.Now,
+		IOStreams:        System(),
+		ConfigFlags:      genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithDiscoveryQPS(50),
+		Verbose:          new(bool),
+		QPS:              new(float32),
+		Burst:            new(int),
+		BreakerStatePath: new(string),
+		Now:              time.Now,
 	}
 	*f.QPS, *f.Burst = 50, 100
 	f.Clients = sync.OnceValues(f.buildClients)
