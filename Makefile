@@ -21,3 +21,25 @@ build: ## build bin/dbctl
 generate: ## regenerate deepcopy and the CRD from api/ with controller-gen
 	$(CONTROLLER_GEN) object paths=$(CURDIR)/api/... output:object:dir=$(CURDIR)/api/v1alpha1
 	$(CONTROLLER_GEN) crd paths=$(CURDIR)/api/... output:crd:artifacts:config=$(CURDIR)/config/crd/bases
+
+# ---------------------------------------------------------------------------
+# Local Kubernetes: binaries, kwok cluster, end-to-end tests (see hack/cluster.sh,
+# test/testenv and test/e2e). Everything is built from the Go module proxy and cached
+# outside the repository (hack/k8s-tools.sh).
+E2E_TIMEOUT ?= 20m
+
+.PHONY: tools
+tools: ## build (or reuse) kube-apiserver, etcd, kubectl, kwok... from the Go module proxy
+	bash hack/k8s-tools.sh
+
+.PHONY: cluster-up
+cluster-up: ## start (or reuse) the local kwok cluster named by DBCTL_CLUSTER (default dbctl)
+	bash hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## delete the local kwok cluster named by DBCTL_CLUSTER (default dbctl)
+	bash hack/cluster.sh down
+
+.PHONY: test-e2e
+test-e2e: tools ## end-to-end tests (build tag e2e) against a throwaway kwok cluster
+	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/...

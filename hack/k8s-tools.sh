@@ -41,9 +41,16 @@ export GOFLAGS="${GOFLAGS:-} -mod=mod"
 export GOWORK=off
 export CGO_ENABLED=0
 
+# The minor version alone ("37" for 1.37.2): k8s.io/component-base/version.gitMinor.
+K8S_MINOR="${K8S_VERSION#*.}"
+K8S_MINOR="${K8S_MINOR%%.*}"
+
 build_kubernetes() {
+  # The kubectl check also catches binaries linked by an older version of this script
+  # with gitMinor "37.2" instead of "37".
   if need kube-apiserver --version && need kube-controller-manager --version \
-     && need kube-scheduler --version && need kubectl version --client; then
+     && need kube-scheduler --version \
+     && "$bin/kubectl" version --client -o json 2>/dev/null | grep -q "\"minor\": \"$K8S_MINOR\""; then
     log "kubernetes v$K8S_VERSION binaries cached in $bin"
     return
   fi
@@ -125,7 +132,7 @@ GO
   (cd "$m" && go mod tidy >&2 && go build -trimpath -ldflags "-s -w \
       -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION \
       -X k8s.io/component-base/version.gitMajor=1 \
-      -X k8s.io/component-base/version.gitMinor=${K8S_VERSION#1.} \
+      -X k8s.io/component-base/version.gitMinor=$K8S_MINOR \
       -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION" \
       -o "$work/out/" ./kube-apiserver ./kube-controller-manager ./kube-scheduler ./kubectl)
   mv "$work"/out/* "$bin/"

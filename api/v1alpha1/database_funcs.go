@@ -28,6 +28,7 @@ const (
 	ReasonVerificationTimeout       = "VerificationTimeout"
 	ReasonRetryBackoff              = "RetryBackoff"
 	ReasonCredentialsMissing        = "CredentialsMissing"
+	ReasonApplyRejected             = "ApplyRejected"
 	ReasonDrift                     = "Drift"
 	ReasonSpecChanged               = "SpecChanged"
 	ReasonAvailable                 = "Available"

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dbctl-io/dbctl/reconcile/kube"
+	"github.com/dbctl-io/dbctl/reconcile/redact"
 )
 
 // Factory hands commands their dependencies. Commands copy what they need into their
@@ -27,6 +28,8 @@ type Factory struct {
 	// BreakerStatePath is --breaker-state (default from DBCTL_BREAKER_STATE, else
 	// $XDG_STATE_HOME/dbctl/breakers.json); empty means the default.
 	BreakerStatePath *string
+	// Secrets holds every secret value the run has seen; IOStreams redact them.
+	Secrets *redact.Set
 	// Now is the clock.
 	Now func() time.Time
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/fatih/color"
 	"github.com/mattn/go-isatty"
+
+	"github.com/dbctl-io/dbctl/reconcile/redact"
 )
 
 // IOStreams are a command's input and outputs. Data goes to Out, progress and
@@ -38,6 +40,14 @@ func System() *IOStreams {
 // Test returns streams backed by the given buffers, never terminals, no colour.
 func Test(in io.Reader, out, errOut io.Writer) *IOStreams {
 	return &IOStreams{In: in, Out: out, ErrOut: errOut, NoColor: true}
+}
+
+// Redacted returns a copy of s whose Out and ErrOut replace every secret in set.
+func (s *IOStreams) Redacted(set *redact.Set) *IOStreams {
+	c := *s
+	c.Out = set.Writer(s.Out)
+	c.ErrOut = set.Writer(s.ErrOut)
+	return &c
 }
 
 // ColorOut reports whether Out should be coloured: a terminal, without --no-color or NO_COLOR.

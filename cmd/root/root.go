@@ -11,8 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dbctl-io/dbctl/cmd/breaker"
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/cmd/install"
+	reconcilecmd "github.com/dbctl-io/dbctl/cmd/reconcile"
 	"github.com/dbctl-io/dbctl/cmd/version"
 )
 
@@ -56,6 +58,8 @@ or to a retryable stop, and prints what it changes.
 	cmd.AddCommand(
 		version.NewCmdVersion(f, nil),
 		install.NewCmdInstall(f, nil),
+		reconcilecmd.NewCmdReconcile(f, nil),
+		breaker.NewCmdBreaker(f),
 	)
 	return cmd
 }

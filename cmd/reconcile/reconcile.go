@@ -1,0 +1,242 @@
+// Package reconcile implements `dbctl reconcile`.
+package reconcile
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/utils/clock"
+
+	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/reconcile"
+	"github.com/dbctl-io/dbctl/resilience"
+)
+
+// Options of `dbctl reconcile`.
+type Options struct {
+	IO      *cmdutil.IOStreams
+	Clients func() (*cmdutil.Clients, error)
+	Factory *cmdutil.Factory
+	Clock   clock.WithTicker
+	Input   cmdutil.InputOptions
+	Names   []string
+
+	Timeout          time.Duration
+	Concurrency      int
+	RetryInitial     time.Duration
+	RetryMax         time.Duration
+	ForceConflicts   bool
+	CreateNamespace  bool
+	Output           string
+	Quiet            bool
+	DependencyQPS    float64
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
+}
+
+// NewCmdReconcile builds `dbctl reconcile`. runF replaces run in tests.
+func NewCmdReconcile(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Clients: f.Clients, Factory: f, Clock: clock.RealClock{}}
+	cmd := &cobra.Command{
+		Use:   "reconcile (-f FILE|DIR|- | NAME... | --all | -A)",
+		Short: "Drive Databases to Ready, or to a retryable stop",
+		Long: `Reconcile applies the Database spec (from a file, the Database object itself is
+server-side applied first), then runs the phase state machine
+(Pending → Provisioning → Configuring → Deploying → Verifying → Ready) until the
+Database is Ready, Failed, or --timeout ends the run. Transient API errors and
+unavailable dependencies are retried in-process with exponential backoff.
+
+Progress goes to stderr, a summary of the result to stdout (-o json for machines).
+
+Exit codes: 0 Ready; 1 error (bad input, forbidden, conflict, unexpected);
+2 Failed (needs a person); 3 retryable stop (not ready yet, dependency
+unavailable, circuit open, backoff window). With several Databases, the most
+severe code wins (1 > 2 > 3 > 0).`,
+		Example: `  dbctl reconcile -f examples/postgres.yaml
+  dbctl reconcile -f deploy/databases/ --timeout 10m -o json
+  dbctl reconcile orders -n shop
+  dbctl reconcile -A --concurrency 16`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Names = args
+			if err := opts.Input.Validate(args); err != nil {
+				return err
+			}
+			if opts.Output != "text" && opts.Output != "json" {
+				return cmdutil.FlagErrorf("--output must be text or json, not %q", opts.Output)
+			}
+			if opts.Timeout <= 0 {
+				return cmdutil.FlagErrorf("--timeout must be positive")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	opts.Input.AddFlags(cmd)
+	fl := cmd.Flags()
+	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long the run may take before it stops with exit 3")
+	fl.IntVar(&opts.Concurrency, "concurrency", 4, "how many Databases are reconciled at once")
+	fl.DurationVar(&opts.RetryInitial, "retry-initial", 5*time.Second, "first backoff of an in-process retry (doubles each time)")
+	fl.DurationVar(&opts.RetryMax, "retry-max", 5*time.Minute, "longest backoff of an in-process retry")
+	fl.BoolVar(&opts.ForceConflicts, "force-conflicts", false, "take fields that another applier owns")
+	fl.BoolVar(&opts.CreateNamespace, "create-namespace", false, "create the namespace of a Database when it does not exist")
+	fl.StringVarP(&opts.Output, "output", "o", "text", "result format: text or json")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print only the result, no progress")
+	fl.Float64Var(&opts.DependencyQPS, "dependency-qps", resilience.DefaultQPS, "checks per second allowed per dependency")
+	fl.IntVar(&opts.BreakerThreshold, "breaker-threshold", 5, "consecutive failures that open a dependency's circuit breaker")
+	fl.DurationVar(&opts.BreakerCooldown, "breaker-cooldown", time.Minute, "how long an open circuit breaker waits before one probe")
+	return cmd
+}
+
+func run(ctx context.Context, opts *Options) error {
+	clients, err := opts.Clients()
+	if err != nil {
+		return err
+	}
+	targets, err := opts.Input.Targets(ctx, opts.IO, clients, opts.Names)
+	if err != nil {
+		return err
+	}
+	statePath := *opts.Factory.BreakerStatePath
+	if statePath == "" {
+		if statePath, err = resilience.DefaultStatePath(); err != nil {
+			return err
+		}
+	}
+	store := resilience.NewStore(statePath, func(msg string) { fmt.Fprintln(opts.IO.ErrOut, "Warning: "+msg) })
+	progress := newProgress(opts.IO.ErrOut, opts.Quiet, len(targets) > 1)
+	engine := &reconcile.Engine{
+		Client: clients.Client,
+		Clock:  opts.Clock,
+		Retry:  resilience.Policy{Initial: opts.RetryInitial, Max: opts.RetryMax, Clock: opts.Clock},
+		Dependencies: &reconcile.DependencyChecker{Guard: &resilience.Guard{
+			Limiters: resilience.NewLimiters(opts.DependencyQPS, 1),
+			Store:    store,
+			Settings: resilience.Settings{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown},
+			Clock:    opts.Clock,
+		}},
+		ForceConflicts:  opts.ForceConflicts,
+		CreateNamespace: opts.CreateNamespace,
+		Secrets:         opts.Factory.Secrets,
+		Events:          progress.event,
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	results := engine.ReconcileAll(ctx, targets, opts.Concurrency)
+	if *opts.Factory.Verbose {
+		fmt.Fprintf(opts.IO.ErrOut, "API requests: %s\n", clients.Requests)
+	}
+	return report(opts, results)
+}
+
+// progress prints events to stderr, one line each, prefixed with the Database when
+// there are several.
+type progress struct {
+	mu     sync.Mutex
+	w      io.Writer
+	quiet  bool
+	prefix bool
+}
+
+func newProgress(w io.Writer, quiet, prefix bool) *progress {
+	return &progress{w: w, quiet: quiet, prefix: prefix}
+}
+
+func (p *progress) event(ev reconcile.Event) {
+	if p.quiet {
+		return
+	}
+	var line string
+	switch ev.Type {
+	case reconcile.EventPhase:
+		line = fmt.Sprintf("%s → %s: %s", ev.From, ev.To, ev.Message)
+	case reconcile.EventChange:
+		c := ev.Change
+		line = fmt.Sprintf("  %s %s %s/%s", c.Action.Symbol(), c.Kind, c.Namespace, c.Name)
+		if len(c.Fields) > 0 {
+			paths := make([]string, 0, len(c.Fields))
+			for _, f := range c.Fields {
+				paths = append(paths, f.Path)
+			}
+			line += " (" + strings.Join(paths, ", ") + ")"
+		}
+	case reconcile.EventWaiting:
+		line = fmt.Sprintf("%s (%s)", ev.Message, ev.Elapsed.Round(time.Second))
+	default:
+		line = ev.Message
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "%s/%s: %s\n", ev.Namespace, ev.Name, line)
+}
+
+// jsonResult is one Database in `-o json`.
+type jsonResult struct {
+	Namespace   string   `json:"namespace"`
+	Name        string   `json:"name"`
+	Outcome     string   `json:"outcome"`
+	ExitCode    int      `json:"exitCode"`
+	Phase       string   `json:"phase"`
+	StartPhase  string   `json:"startPhase,omitempty"`
+	Message     string   `json:"message"`
+	RetryAt     string   `json:"retryAt,omitempty"`
+	Transitions []string `json:"transitions"`
+	Changes     []string `json:"changes"`
+	Seconds     float64  `json:"durationSeconds"`
+}
+
+func report(opts *Options, results []*reconcile.Result) error {
+	codes := make([]int, 0, len(results))
+	for _, r := range results {
+		codes = append(codes, r.Outcome.ExitCode())
+	}
+	worst := cmdutil.WorstExitCode(codes...)
+	if opts.Output == "json" {
+		out := struct {
+			FormatVersion int          `json:"formatVersion"`
+			ExitCode      int          `json:"exitCode"`
+			Results       []jsonResult `json:"results"`
+		}{FormatVersion: 1, ExitCode: worst}
+		for _, r := range results {
+			jr := jsonResult{Namespace: r.Namespace, Name: r.Name, Outcome: string(r.Outcome), ExitCode: r.Outcome.ExitCode(),
+				Phase: string(r.Phase), StartPhase: string(r.StartPhase), Message: r.Message,
+				Transitions: []string{}, Changes: []string{}, Seconds: r.Duration.Seconds()}
+			if !r.RetryAt.IsZero() {
+				jr.RetryAt = r.RetryAt.UTC().Format(time.RFC3339)
+			}
+			for _, t := range r.Transitions {
+				jr.Transitions = append(jr.Transitions, t.String())
+			}
+			for _, c := range r.Changes {
+				jr.Changes = append(jr.Changes, fmt.Sprintf("%s %s", c.Action.Symbol(), c.ID()))
+			}
+			out.Results = append(out.Results, jr)
+		}
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range results {
+			fmt.Fprintf(opts.IO.Out, "%s/%s: %s (%s) in %s: %s\n", r.Namespace, r.Name, r.Outcome, r.Phase,
+				r.Duration.Round(10*time.Millisecond), r.Message)
+		}
+	}
+	if worst == cmdutil.ExitOK {
+		return nil
+	}
+	for _, r := range results {
+		if r.Outcome == reconcile.OutcomeError {
+			fmt.Fprintf(opts.IO.ErrOut, "Error: %s/%s: %s\n", r.Namespace, r.Name, r.Message)
+		}
+	}
+	return &cmdutil.SilentError{Code: worst}
+}

@@ -1,0 +1,153 @@
+package phases
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./phases -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the rendering (run go test ./phases -update after checking):\n%s", path, got)
+	}
+}
+
+func renderChildren(t *testing.T, db *v1alpha1.Database) []byte {
+	t.Helper()
+	children, err := Desired(db, Inputs{Password: "test-password-not-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for _, c := range children {
+		y, err := yaml.Marshal(c.Desired.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString("# phase: " + string(c.Phase) + "\n---\n")
+		b.Write(y)
+	}
+	return b.Bytes()
+}
+
+func TestChildrenPerEngine(t *testing.T) {
+	storageClass := "fast"
+	tests := map[string]*v1alpha1.Database{
+		"postgres.golden.yaml": {
+			ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: "shop", UID: "11111111-2222-3333-4444-555555555555"},
+			Spec: v1alpha1.DatabaseSpec{
+				Engine: v1alpha1.EnginePostgres, Version: "16", Replicas: ptr(int32(3)),
+				Storage:    v1alpha1.StorageSpec{Size: resource.MustParse("10Gi"), StorageClassName: &storageClass},
+				Parameters: map[string]string{"max_connections": "200", "port": "6000", "search_path": "app, 'public'"},
+			},
+		},
+		"mysql.golden.yaml": {
+			ObjectMeta: metav1.ObjectMeta{Name: "ledger", Namespace: "finance", UID: "66666666-7777-8888-9999-000000000000"},
+			Spec: v1alpha1.DatabaseSpec{
+				Engine: v1alpha1.EngineMySQL, Version: "8.4",
+				Storage: v1alpha1.StorageSpec{Size: resource.MustParse("5Gi")},
+				Credentials: v1alpha1.CredentialsSpec{Username: "ledger"},
+			},
+		},
+	}
+	for name, db := range tests {
+		t.Run(name, func(t *testing.T) {
+			db.Default()
+			golden(t, name, renderChildren(t, db))
+		})
+	}
+}
+
+func TestChildrenLabelsAndOwner(t *testing.T) {
+	db := testDB(v1alpha1.PhasePending)
+	children, err := Desired(db, Inputs{Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, c := range children {
+		kinds = append(kinds, c.Kind+"/"+c.Name)
+		labels := c.Desired.GetLabels()
+		for k, v := range map[string]string{LabelName: "postgres", LabelInstance: "orders", LabelManagedBy: "dbctl"} {
+			if labels[k] != v {
+				t.Errorf("%s: label %s = %q, want %q", c.ID(), k, labels[k], v)
+			}
+		}
+		refs := c.Desired.GetOwnerReferences()
+		if len(refs) != 1 || refs[0].UID != db.UID || refs[0].Kind != "Database" || refs[0].Controller == nil || !*refs[0].Controller {
+			t.Errorf("%s: owner references %+v", c.ID(), refs)
+		}
+	}
+	want := "Secret/orders-credentials Service/orders-headless Service/orders ConfigMap/orders-config StatefulSet/orders PodDisruptionBudget/orders"
+	if got := strings.Join(kinds, " "); got != want {
+		t.Errorf("children = %s\nwant %s", got, want)
+	}
+	// One replica: no PodDisruptionBudget, and it is the prunable one.
+	db.Spec.Replicas = ptr(int32(1))
+	children, _ = Desired(db, Inputs{Password: "pw"})
+	if last := children[len(children)-1]; last.Kind == KindPodDisruptionBudget {
+		t.Error("a PodDisruptionBudget is rendered for 1 replica")
+	}
+	if p := Prunable(db); len(p) != 1 || p[0].Kind != KindPodDisruptionBudget {
+		t.Errorf("Prunable = %+v", p)
+	}
+}
+
+func TestConfigChangeRollsPods(t *testing.T) {
+	db := testDB(v1alpha1.PhasePending)
+	h1, _ := ConfigHash(db)
+	db.Spec.Parameters = map[string]string{"max_connections": "300"}
+	h2, _ := ConfigHash(db)
+	if h1 == h2 {
+		t.Fatal("the config hash did not change with the parameters")
+	}
+	db.Spec.Replicas = ptr(int32(5))
+	if h3, _ := ConfigHash(db); h3 != h2 {
+		t.Error("the config hash changed with replicas")
+	}
+}
+
+func TestNewPassword(t *testing.T) {
+	a, err := NewPassword()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewPassword()
+	if a == b || len(a) != 43 {
+		t.Errorf("passwords %q %q", a, b)
+	}
+}
+
+func TestDiffPaths(t *testing.T) {
+	a := map[string]any{"spec": map[string]any{"replicas": int64(3), "list": []any{"x", "y"}, "empty": map[string]any{}}}
+	b := map[string]any{"spec": map[string]any{"replicas": float64(3), "list": []any{"x", "z"}, "extra": "e"}}
+	got := strings.Join(DiffPaths(a, b), " ")
+	if want := "spec.extra spec.list[1]"; got != want {
+		t.Errorf("DiffPaths = %q, want %q", got, want)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,123 @@
+package phases
+
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+)
+
+// Wait says what the engine waits for before deciding again.
+type Wait string
+
+// The things a step can wait for.
+const (
+	// WaitNone: decide again at once (after performing the step's actions).
+	WaitNone Wait = ""
+	// WaitRollout: the StatefulSet rollout, until Decision.WaitUntil (the verify deadline).
+	WaitRollout Wait = "Rollout"
+	// WaitDependencies: a dependency is unavailable; check again after a backoff.
+	WaitDependencies Wait = "Dependencies"
+	// WaitBackoff: a Failed Database may be retried only at Decision.WaitUntil.
+	WaitBackoff Wait = "Backoff"
+)
+
+// Decision is the next step of the machine.
+type Decision struct {
+	// From is the current phase (after re-derivation), To the phase after the step.
+	From, To v1alpha1.Phase
+	// Derived explains why From differs from status.phase; empty when they agree.
+	Derived string
+	// Apply lists the phases whose children the step writes, in order. Writing
+	// Deploying's children also prunes the PodDisruptionBudget when replicas is 1.
+	Apply []v1alpha1.Phase
+	// Wait is what to wait for after the step; WaitUntil its deadline or retry time.
+	Wait      Wait
+	WaitUntil time.Time
+	// Done is true when the Database is Ready and nothing is left to do.
+	Done bool
+	// Status is the Database's status once the step is done. The engine writes it
+	// only when it differs from the current status.
+	Status v1alpha1.DatabaseStatus
+	// Message is a one-line human summary of the step.
+	Message string
+}
+
+// Transition reports whether the step changes the phase.
+func (d Decision) Transition() bool { return d.From != d.To }
+
+// stepper builds a Decision on a copy of the Database, so the handlers can use the
+// Database's condition helpers without touching the caller's object.
+type stepper struct {
+	db  *v1alpha1.Database
+	now time.Time
+	d   Decision
+}
+
+func newStep(db *v1alpha1.Database, obs *Observation) *stepper {
+	c := db.DeepCopy()
+	c.Status.ObservedGeneration = c.Generation
+	if c.Status.Endpoint == "" || c.Status.Endpoint != c.Endpoint() {
+		c.Status.Endpoint = c.Endpoint()
+	}
+	return &stepper{db: c, now: obs.Now}
+}
+
+func (s *stepper) cond(t string, ok bool, reason, msg string) {
+	st := metav1.ConditionFalse
+	if ok {
+		st = metav1.ConditionTrue
+	}
+	s.db.SetCondition(t, st, reason, msg, s.now)
+}
+
+// progress marks the Database not Ready because it is moving through phase p.
+func (s *stepper) progress(reason, msg string) { s.cond(v1alpha1.ConditionReady, false, reason, msg) }
+
+func (s *stepper) dependencies(obs *Observation) {
+	switch {
+	case len(s.db.Spec.Dependencies) == 0:
+		s.cond(v1alpha1.ConditionDependenciesAvailable, true, v1alpha1.ReasonNoDependencies, "no dependencies declared")
+	case obs.Dependencies == nil:
+		// Not checked in this step: keep whatever the condition says.
+	case obs.Dependencies.Available():
+		s.cond(v1alpha1.ConditionDependenciesAvailable, true, v1alpha1.ReasonAvailable, obs.Dependencies.Message())
+	default:
+		s.cond(v1alpha1.ConditionDependenciesAvailable, false, v1alpha1.ReasonExternalSystemUnavailable, obs.Dependencies.Message())
+	}
+}
+
+// dependenciesDown reports whether the dependencies were checked and one is unavailable.
+func dependenciesDown(db *v1alpha1.Database, obs *Observation) bool {
+	return len(db.Spec.Dependencies) > 0 && obs.Dependencies != nil && !obs.Dependencies.Available()
+}
+
+// waitDependencies keeps the phase and waits for the dependencies.
+func (s *stepper) waitDependencies(obs *Observation) Decision {
+	s.dependencies(obs)
+	s.progress(v1alpha1.ReasonExternalSystemUnavailable, obs.Dependencies.Message())
+	return s.stay(WaitDependencies, time.Time{}, obs.Dependencies.Message())
+}
+
+func (s *stepper) stay(w Wait, until time.Time, msg string) Decision {
+	s.d.Wait, s.d.WaitUntil, s.d.Message = w, until, msg
+	s.d.Status = s.db.Status
+	return s.d
+}
+
+func (s *stepper) move(to v1alpha1.Phase, msg string, apply ...v1alpha1.Phase) Decision {
+	s.db.Status.Phase = to
+	s.d.To, s.d.Apply, s.d.Message = to, apply, msg
+	s.d.Status = s.db.Status
+	return s.d
+}
+
+// fail moves to Failed: a permanent error or a verification timeout.
+func (s *stepper) fail(reason, msg string) Decision {
+	t := metav1.NewTime(s.now)
+	s.db.Status.LastFailureTime = &t
+	s.db.Status.VerifyStartTime = nil
+	s.progress(reason, msg)
+	return s.move(v1alpha1.PhaseFailed, msg)
+}

@@ -1,0 +1,99 @@
+package phases
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+)
+
+// Provisioning writes the credentials Secret and the two Services, then moves to
+// Configuring. If the Secret is gone while the data (the StatefulSet or its PVCs)
+// is still there, the Database goes Failed: a new password over old data would lock
+// the application out, so a person must restore the Secret.
+func provisioning(db *v1alpha1.Database, obs *Observation) Decision {
+	s := newStep(db, obs)
+	if msg, missing := credentialsLost(db, obs); missing {
+		s.cond(v1alpha1.ConditionProvisioned, false, v1alpha1.ReasonCredentialsMissing, msg)
+		return s.fail(v1alpha1.ReasonCredentialsMissing, msg)
+	}
+	s.cond(v1alpha1.ConditionProvisioned, true, v1alpha1.ReasonReconciled, "credentials Secret and Services applied")
+	s.progress(v1alpha1.ReasonProgressing, "Configuring: rendering the engine configuration")
+	return s.move(v1alpha1.PhaseConfiguring, "apply the credentials Secret and the Services", v1alpha1.PhaseProvisioning)
+}
+
+// credentialsLost reports a missing credentials Secret while data exists.
+func credentialsLost(db *v1alpha1.Database, obs *Observation) (string, bool) {
+	sec := obs.Child(KindSecret)
+	if sec == nil || sec.Exists || !obs.DataExists {
+		return "", false
+	}
+	return fmt.Sprintf("the credentials Secret %s/%s is missing but the data still exists "+
+		"(StatefulSet %s or PVCs data-%s-*): restore the Secret from your backup, then run dbctl reconcile again; "+
+		"dbctl never generates a new password over existing data", db.Namespace, db.SecretName(),
+		db.StatefulSetName(), db.Name), true
+}
+
+// PasswordBytes is the amount of randomness in a generated password.
+const PasswordBytes = 32
+
+// NewPassword returns a password of PasswordBytes random bytes from crypto/rand,
+// base64url-encoded (43 characters, safe in URIs and config files).
+func NewPassword() (string, error) {
+	b := make([]byte, PasswordBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generating a password: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// SecretKeys are the keys of the credentials Secret.
+var SecretKeys = []string{"username", "password", "host", "port", "uri"}
+
+func secret(db *v1alpha1.Database, e *engine, password string) *corev1ac.SecretApplyConfiguration {
+	return corev1ac.Secret(db.SecretName(), db.Namespace).
+		WithLabels(Labels(db)).
+		WithOwnerReferences(OwnerReference(db)).
+		WithType(corev1.SecretTypeOpaque).
+		WithData(map[string][]byte{
+			"username": []byte(db.Username()),
+			"password": []byte(password),
+			"host":     []byte(db.Host()),
+			"port":     []byte(fmt.Sprint(db.Port())),
+			"uri":      []byte(e.uri(db, password)),
+		})
+}
+
+func servicePort(db *v1alpha1.Database, e *engine) *corev1ac.ServicePortApplyConfiguration {
+	return corev1ac.ServicePort().
+		WithName(e.portName).
+		WithPort(db.Port()).
+		WithTargetPort(intstr.FromString(e.portName)).
+		WithProtocol(corev1.ProtocolTCP)
+}
+
+func headlessService(db *v1alpha1.Database, e *engine) *corev1ac.ServiceApplyConfiguration {
+	return corev1ac.Service(db.HeadlessServiceName(), db.Namespace).
+		WithLabels(Labels(db)).
+		WithOwnerReferences(OwnerReference(db)).
+		WithSpec(corev1ac.ServiceSpec().
+			WithClusterIP(corev1.ClusterIPNone).
+			WithPublishNotReadyAddresses(true).
+			WithSelector(SelectorLabels(db)).
+			WithPorts(servicePort(db, e)))
+}
+
+func service(db *v1alpha1.Database, e *engine) *corev1ac.ServiceApplyConfiguration {
+	return corev1ac.Service(db.ServiceName(), db.Namespace).
+		WithLabels(Labels(db)).
+		WithOwnerReferences(OwnerReference(db)).
+		WithSpec(corev1ac.ServiceSpec().
+			WithType(corev1.ServiceTypeClusterIP).
+			WithSelector(SelectorLabels(db)).
+			WithPorts(servicePort(db, e)))
+}

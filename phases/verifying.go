@@ -1,0 +1,62 @@
+package phases
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+)
+
+// Verifying waits until every child exists and is current (the StatefulSet rollout
+// complete, as kstatus computes it) and every dependency is healthy, then the
+// Database is Ready. If that takes longer than spec.verify.timeout from
+// verifyStartTime, the Database goes Failed. Children that went missing or drifted
+// meanwhile send it back through Current's re-derivation.
+func verifying(db *v1alpha1.Database, obs *Observation) Decision {
+	s := newStep(db, obs)
+	deadline := verifyDeadline(db, obs.Now)
+	if db.Status.VerifyStartTime == nil {
+		startVerify(s)
+	}
+	if !obs.Now.Before(deadline) {
+		msg := fmt.Sprintf("verification did not finish within %s (spec.verify.timeout): %s",
+			db.VerifyTimeout(), unverified(db, obs))
+		s.cond(v1alpha1.ConditionVerified, false, v1alpha1.ReasonVerificationTimeout, msg)
+		s.dependencies(obs)
+		return s.fail(v1alpha1.ReasonVerificationTimeout, msg)
+	}
+	if dependenciesDown(db, obs) {
+		d := s.waitDependencies(obs)
+		d.WaitUntil = deadline
+		return d
+	}
+	s.dependencies(obs)
+	if !obs.Rollout.Current {
+		s.cond(v1alpha1.ConditionVerified, false, v1alpha1.ReasonWaitingForRollout, "waiting for the StatefulSet rollout")
+		s.progress(v1alpha1.ReasonWaitingForRollout, "Verifying: waiting for the StatefulSet rollout")
+		return s.stay(WaitRollout, deadline, "waiting for "+obs.Rollout.Progress())
+	}
+	s.cond(v1alpha1.ConditionVerified, true, v1alpha1.ReasonReconciled,
+		fmt.Sprintf("StatefulSet rolled out, %s", obs.Rollout.Progress()))
+	s.cond(v1alpha1.ConditionReady, true, v1alpha1.ReasonReconciled, "Database is ready at "+db.Endpoint())
+	s.db.Status.RetryCount = 0
+	s.db.Status.LastFailureTime = nil
+	s.db.Status.VerifyStartTime = nil
+	return s.move(v1alpha1.PhaseReady, "verified: "+obs.Rollout.Progress())
+}
+
+func unverified(db *v1alpha1.Database, obs *Observation) string {
+	switch {
+	case dependenciesDown(db, obs):
+		return obs.Dependencies.Message()
+	case !obs.Rollout.Exists:
+		return "the StatefulSet does not exist"
+	case !obs.Rollout.Current:
+		return fmt.Sprintf("StatefulSet %s has %s", db.StatefulSetName(), obs.Rollout.Progress())
+	default:
+		return "verification was interrupted"
+	}
+}
+
+// VerifyDeadline is when the Database's current Verifying phase times out.
+func VerifyDeadline(db *v1alpha1.Database, now time.Time) time.Time { return verifyDeadline(db, now) }

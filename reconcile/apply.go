@@ -1,0 +1,257 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
+	"github.com/dbctl-io/dbctl/reconcile/kube"
+)
+
+// Writer writes objects with server-side apply (field manager "dbctl") and the
+// conflict policy of SPEC §6:
+//
+//   - a field another tool *applied* (a manager whose operation is Apply: another
+//     GitOps tool, kubectl apply --server-side) is a conflict: reported, not forced,
+//     unless ForceConflicts;
+//   - a field changed by hand (a manager whose operation is Update: kubectl edit,
+//     kubectl scale, kubectl patch) is drift from the spec: dbctl takes it back, and
+//     says which fields it took from whom;
+//   - a field dbctl owns through another operation (the Update entry of the Secret
+//     it created with a POST) is its own.
+//
+// With DryRun every write is a server-side dry run: nothing is persisted.
+type Writer struct {
+	Client         client.Client
+	ForceConflicts bool
+	DryRun         bool
+}
+
+// ConflictError is a server-side apply conflict with another applier.
+type ConflictError struct {
+	Kind, Namespace, Name string
+	// Conflicts are "manager: .field" pairs, sorted.
+	Conflicts []string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s %s/%s: fields are managed by another tool: %s; dbctl does not take fields another applier owns: "+
+		"remove them from that tool's manifests, or rerun with --force-conflicts to take them",
+		e.Kind, e.Namespace, e.Name, strings.Join(e.Conflicts, ", "))
+}
+
+// TakeOver records fields dbctl took back from a hand edit.
+type TakeOver struct {
+	Manager string
+	Fields  []string
+}
+
+// Apply server-side applies desired. live is the current object (nil when absent),
+// used to tell hand edits from other appliers on a conflict. It returns the object
+// the server returned (for a dry run: what would be persisted).
+func (w *Writer) Apply(ctx context.Context, desired, live *unstructured.Unstructured) (*unstructured.Unstructured, []TakeOver, error) {
+	obj, err := w.apply(ctx, desired, w.ForceConflicts)
+	if err == nil || !apierrors.IsConflict(err) || w.ForceConflicts {
+		if err != nil {
+			return nil, nil, w.wrap(desired, err)
+		}
+		return obj, nil, nil
+	}
+	conflicts := parseConflicts(err)
+	if live == nil {
+		live, err = w.get(ctx, desired)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	var takeOvers []TakeOver
+	byManager := map[string][]string{}
+	for _, c := range conflicts {
+		byManager[c.manager] = append(byManager[c.manager], c.field)
+	}
+	var appliers []string
+	for m, fields := range byManager {
+		if m != kube.FieldManager && (live == nil || managerApplies(live, m)) {
+			for _, f := range fields {
+				appliers = append(appliers, fmt.Sprintf("%s: %s", m, f))
+			}
+			continue
+		}
+		sort.Strings(fields)
+		takeOvers = append(takeOvers, TakeOver{Manager: m, Fields: fields})
+	}
+	if len(appliers) > 0 || len(conflicts) == 0 {
+		sort.Strings(appliers)
+		if len(appliers) == 0 {
+			appliers = []string{err.Error()}
+		}
+		return nil, nil, &ConflictError{Kind: desired.GetKind(), Namespace: desired.GetNamespace(), Name: desired.GetName(), Conflicts: appliers}
+	}
+	sort.Slice(takeOvers, func(i, j int) bool { return takeOvers[i].Manager < takeOvers[j].Manager })
+	obj, err = w.apply(ctx, desired, true)
+	if err != nil {
+		return nil, nil, w.wrap(desired, err)
+	}
+	return obj, takeOvers, nil
+}
+
+func (w *Writer) get(ctx context.Context, desired *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	live := &unstructured.Unstructured{}
+	live.SetGroupVersionKind(desired.GroupVersionKind())
+	if err := w.Client.Get(ctx, client.ObjectKeyFromObject(desired), live); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, w.wrap(desired, err)
+	}
+	return live, nil
+}
+
+func (w *Writer) apply(ctx context.Context, desired *unstructured.Unstructured, force bool) (*unstructured.Unstructured, error) {
+	obj := desired.DeepCopy()
+	opts := []client.ApplyOption{client.FieldOwner(kube.FieldManager)}
+	if force {
+		opts = append(opts, client.ForceOwnership)
+	}
+	if w.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	if err := w.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), opts...); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// Create creates obj (a POST, which fails if it exists: used for the credentials
+// Secret so that two concurrent runs can never both generate a password).
+func (w *Writer) Create(ctx context.Context, desired *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	obj := desired.DeepCopy()
+	opts := []client.CreateOption{client.FieldOwner(kube.FieldManager)}
+	if w.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	if err := w.Client.Create(ctx, obj, opts...); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return nil, err
+		}
+		return nil, w.wrap(desired, err)
+	}
+	return obj, nil
+}
+
+// Delete deletes live if its UID is still the one observed (a precondition, so a
+// re-created object of the same name is never deleted by mistake).
+func (w *Writer) Delete(ctx context.Context, live *unstructured.Unstructured) error {
+	uid := live.GetUID()
+	opts := []client.DeleteOption{client.Preconditions{UID: &uid}}
+	if w.DryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	if err := w.Client.Delete(ctx, live.DeepCopy(), opts...); err != nil && !apierrors.IsNotFound(err) {
+		return w.wrap(live, err)
+	}
+	return nil
+}
+
+func (w *Writer) wrap(obj *unstructured.Unstructured, err error) error {
+	verb := "applying"
+	if w.DryRun {
+		verb = "dry-run applying"
+	}
+	return fmt.Errorf("%s %s %s/%s: %w", verb, obj.GetKind(), obj.GetNamespace(), obj.GetName(), kube.Explain(err))
+}
+
+type conflict struct{ manager, field string }
+
+var conflictRE = regexp.MustCompile(`conflict with "([^"]+)"`)
+
+// parseConflicts reads the managers and fields of an apply conflict from the
+// status causes ("conflict with \"kubectl-edit\" using apps/v1", field ".spec.replicas").
+func parseConflicts(err error) []conflict {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil {
+		return nil
+	}
+	var out []conflict
+	for _, c := range status.Status().Details.Causes {
+		if c.Type != metav1.CauseTypeFieldManagerConflict {
+			continue
+		}
+		m := conflictRE.FindStringSubmatch(c.Message)
+		if m == nil {
+			continue
+		}
+		out = append(out, conflict{manager: m[1], field: c.Field})
+	}
+	return out
+}
+
+// managerApplies reports whether manager has an Apply entry in live's managedFields
+// (another applier), as opposed to only Update entries (hand edits).
+func managerApplies(live *unstructured.Unstructured, manager string) bool {
+	for _, mf := range live.GetManagedFields() {
+		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply {
+			return true
+		}
+	}
+	return false
+}
+
+// writeChildren writes the children of phase p that need it (missing or drifted) and,
+// for Deploying, deletes those to prune. It returns the changes made.
+func (e *Engine) writeChildren(ctx context.Context, w *Writer, db *v1alpha1.Database, s *snapshot, p v1alpha1.Phase) ([]Change, []TakeOver, error) {
+	var (
+		changes   []Change
+		takeOvers []TakeOver
+	)
+	for _, cs := range s.obs.Children {
+		if cs.Phase != p || !cs.Drifted() {
+			continue
+		}
+		live := s.liveOf(cs.Child)
+		if cs.Prune {
+			if err := w.Delete(ctx, live); err != nil {
+				return changes, takeOvers, err
+			}
+			changes = append(changes, NewChange(p, cs.Kind, live, nil))
+			continue
+		}
+		var generated []string
+		if cs.Kind == phases.KindSecret && live == nil {
+			// Create, never apply, a new Secret: if another run created it meanwhile,
+			// its password stands and this run reads it on the next observation.
+			created, err := w.Create(ctx, cs.Desired)
+			if apierrors.IsAlreadyExists(err) {
+				return changes, takeOvers, errSecretRace
+			}
+			if err != nil {
+				return changes, takeOvers, err
+			}
+			live, generated = created, []string{"password", "uri"}
+			changes = append(changes, NewChange(p, cs.Kind, nil, created, generated...))
+		}
+		after, took, err := w.Apply(ctx, cs.Desired, live)
+		if err != nil {
+			return changes, takeOvers, err
+		}
+		takeOvers = append(takeOvers, took...)
+		if generated == nil {
+			changes = append(changes, NewChange(p, cs.Kind, live, after))
+		}
+	}
+	return changes, takeOvers, nil
+}
+
+// errSecretRace: another run created the credentials Secret between our read and
+// our create. Observing again picks its password up.
+var errSecretRace = errors.New("the credentials Secret was created concurrently by another run; reading it again")

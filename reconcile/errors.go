@@ -1,0 +1,59 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+)
+
+// Transient reports whether err is worth retrying in-process: the API server or the
+// network misbehaving (5xx, 429, timeouts, refused or reset connections) or an
+// optimistic-concurrency conflict. Forbidden, NotFound, Invalid, apply conflicts
+// with other tools and anything dbctl does not recognise are not.
+func Transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, errSecretRace) {
+		return true
+	}
+	var conflict *ConflictError
+	var notOwned *NotOwnedError
+	if errors.As(err, &conflict) || errors.As(err, &notOwned) {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // the run is over; the caller reports it
+	}
+	switch {
+	case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsTooManyRequests(err),
+		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsUnexpectedServerError(err),
+		apierrors.IsConflict(err):
+		return true
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return status.Status().Code >= 500
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"connection refused", "connection reset", "http2: client connection lost",
+		"TLS handshake timeout", "i/o timeout", "EOF", "server is currently unable", "etcdserver"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,58 @@
+package load
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHostileInputIsBounded loads inputs of about MaxFileSize built to be slow
+// or big, and checks that each fails with a one-line error per problem, quickly.
+func TestHostileInputIsBounded(t *testing.T) {
+	fill := func(unit string) string { return strings.Repeat(unit, (MaxFileSize-200)/len(unit)) }
+	var uniqueKeys strings.Builder
+	for i := 0; uniqueKeys.Len() < MaxFileSize-200; i++ {
+		fmt.Fprintf(&uniqueKeys, "k%d: v\n", i)
+	}
+	doc := "apiVersion: dbctl.io/v1alpha1\nkind: Database\nmetadata: {name: x}\nspec: {parameters: {" + strings.Repeat("a: b, ", 500) + "}}\n---\n"
+	tests := map[string]struct {
+		input string
+		want  string // the first line of the error
+	}{
+		"a long block list":      {fill("- a\n"), "<stdin>:20000: document 1: more than 20000 values in one document (counting aliases as expanded)"},
+		"a long flow list":       {"[" + fill("a,") + "a]", "<stdin>:1: document 1: more than 20000 values in one document (counting aliases as expanded)"},
+		"one key repeated":       {fill("k: v\n"), "<stdin>:20000: document 1: more than 20000 values in one document (counting aliases as expanded)"},
+		"many keys":              {uniqueKeys.String(), "<stdin>:20000: document 1: more than 20000 values in one document (counting aliases as expanded)"},
+		"deep flow nesting":      {fill("["), "<stdin>:1: document 1: nested more than 32 levels deep"},
+		"deep flow maps":         {fill("{a: "), "<stdin>: document 1: invalid YAML: exceeded max depth of 10000"},
+		"deep JSON":              {fill(`{"a":`), "<stdin>:1: document 1: nested more than 32 levels deep"},
+		"a long JSON list":       {"[" + fill("1,") + "1]", "<stdin>:1: document 1: more than 20000 values in one document (counting aliases as expanded)"},
+		"many anchors":           {fill("- &a x\n"), "<stdin>:20000: document 1: more than 20000 values in one document (counting aliases as expanded)"},
+		"many empty documents":   {fill("---\n"), "<stdin>: more than 256 documents in one file"},
+		"many bad documents":     {strings.Repeat(doc, 256), "<stdin>: more than 256 documents in one file"},
+		"a long string":          {"a: " + fill("x") + "\n", "<stdin>:1: document 1: kind: required: Database"},
+		"a long escaped string":  {"a: \"" + fill("\\u00e9") + "\"\n", "<stdin>:1: document 1: kind: required: Database"},
+		"only comments, 1 MiB":   {fill("# comment\n"), "<stdin>: no Database: the file has only comments or empty documents"},
+		"one byte over the size": {strings.Repeat("#", MaxFileSize+1), "<stdin>: input is too large: more than 1048576 bytes, the limit is 1048576 bytes (1 MiB)"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			start := time.Now()
+			_, err := Load([]string{"-"}, Options{Stdin: strings.NewReader(tc.input)})
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if lines[0] != tc.want {
+				t.Errorf("error:\n got: %s\nwant: %s", lines[0], tc.want)
+			}
+			if len(lines) > MaxErrorsPerFile+1 {
+				t.Errorf("%d error lines", len(lines))
+			}
+		})
+	}
+}

@@ -1,0 +1,266 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
+)
+
+// Plan is what reconcile would do to one Database, computed without changing
+// anything: the phases it would go through and every child it would create,
+// update or delete (compared with server-side dry-run apply).
+type Plan struct {
+	Namespace, Name string
+	// Source is where the spec came from, empty for the cluster.
+	Source string
+	// New is true when the Database does not exist yet.
+	New bool
+	// Phase is the Database's phase now (Pending for a new one).
+	Phase v1alpha1.Phase
+	// Path is the phases reconcile would go through, starting with Phase; one
+	// element when nothing would change.
+	Path []v1alpha1.Phase
+	// Changes are the children, in phase order, each with its action.
+	Changes []Change
+	// Notes are things the reviewer should know ("namespace shop does not exist:
+	// reconcile needs --create-namespace", "retry allowed at …").
+	Notes []string
+	// Offline is true for a plan rendered without cluster access.
+	Offline bool
+}
+
+// Counts returns the number of creates, updates, deletes and unchanged objects.
+func (p *Plan) Counts() (add, change, destroy, unchanged int) {
+	for _, c := range p.Changes {
+		switch c.Action {
+		case ActionCreate:
+			add++
+		case ActionUpdate:
+			change++
+		case ActionDelete:
+			destroy++
+		default:
+			unchanged++
+		}
+	}
+	return
+}
+
+// HasChanges reports whether applying the plan would change anything: a child, or
+// the Database's phase.
+func (p *Plan) HasChanges() bool {
+	add, change, destroy, _ := p.Counts()
+	return add+change+destroy > 0 || len(p.Path) > 1 || p.New
+}
+
+// OfflineUID stands in for the UID of a Database that does not exist yet.
+const OfflineUID = "(known after apply)"
+
+// Plan computes the plan of one target. It writes nothing: the Database and the
+// children are compared through server-side dry runs, and dependencies are not
+// checked (they are assumed available).
+func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
+	p := &Plan{Namespace: t.Namespace, Name: t.Name, Source: t.Source}
+	w := &Writer{Client: e.Client, ForceConflicts: e.ForceConflicts, DryRun: true}
+	db, nsMissing, err := e.planDatabase(ctx, w, t, p)
+	if err != nil {
+		return nil, err
+	}
+	if nsMissing {
+		p.Notes = append(p.Notes, fmt.Sprintf("namespace %s does not exist: reconcile needs --create-namespace (or create it first)", t.Namespace))
+		return offline(p, db)
+	}
+	snap, err := e.observe(ctx, db, "")
+	if err != nil {
+		return nil, err
+	}
+	if e.Secrets != nil {
+		e.Secrets.Add(snap.password)
+	}
+	p.Phase = db.Phase()
+	p.Path, p.Notes = simulate(db, snap.obs, p.Notes)
+	changes, err := e.planChildren(ctx, w, snap)
+	if err != nil {
+		return nil, err
+	}
+	p.Changes = changes
+	return p, nil
+}
+
+// PlanOffline renders the plan of a Database from a file against an empty cluster:
+// no cluster access at all; every child is a create.
+func PlanOffline(db *v1alpha1.Database, source string) (*Plan, error) {
+	p := &Plan{Namespace: db.Namespace, Name: db.Name, Source: source, New: true, Offline: true}
+	return offline(p, db.DeepCopy())
+}
+
+func offline(p *Plan, db *v1alpha1.Database) (*Plan, error) {
+	if db.UID == "" {
+		db.UID = types.UID(OfflineUID)
+	}
+	p.New, p.Phase = true, v1alpha1.PhasePending
+	db.Status = v1alpha1.DatabaseStatus{}
+	children, err := phases.Desired(db, phases.Inputs{Password: GeneratedAtApply})
+	if err != nil {
+		return nil, err
+	}
+	obs := &phases.Observation{Now: time.Now()}
+	for _, c := range children {
+		obs.Children = append(obs.Children, phases.ChildState{Child: c, Drift: []string{"missing"}})
+		generated := []string(nil)
+		if c.Kind == phases.KindSecret {
+			generated = []string{"password", "uri"}
+		}
+		p.Changes = append(p.Changes, NewChange(c.Phase, c.Kind, nil, c.Desired, generated...))
+	}
+	p.Path, p.Notes = simulate(db, obs, p.Notes)
+	return p, nil
+}
+
+// planDatabase dry-run applies the Database from its file (or reads it from the
+// cluster) and returns it as reconcile would see it.
+func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan) (*v1alpha1.Database, bool, error) {
+	if t.Object == nil {
+		db, err := e.getDatabase(ctx, t.Namespace, t.Name)
+		return db, false, err
+	}
+	live, err := w.get(ctx, t.Object)
+	if err != nil {
+		if isNamespaceMissing(err) {
+			return e.fromObject(t.Object, true)
+		}
+		return nil, false, err
+	}
+	p.New = live == nil
+	obj, _, err := w.Apply(ctx, t.Object, live)
+	if err != nil {
+		if isNamespaceMissing(err) {
+			return e.fromObject(t.Object, true)
+		}
+		return nil, false, err
+	}
+	db, _, err := e.fromObject(obj, false)
+	if err != nil {
+		return nil, false, err
+	}
+	if live == nil {
+		// A dry-run create shows no status and an invented UID: plan against an
+		// empty Database.
+		db.Status = v1alpha1.DatabaseStatus{}
+	}
+	return db, false, nil
+}
+
+func (e *Engine) fromObject(obj *unstructured.Unstructured, nsMissing bool) (*v1alpha1.Database, bool, error) {
+	db := &v1alpha1.Database{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, db); err != nil {
+		return nil, false, fmt.Errorf("decoding Database %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	db.Default()
+	return db, nsMissing, nil
+}
+
+// planChildren dry-run applies every desired child (concurrently) and compares the
+// result with the live object; prunable children are deletes.
+func (e *Engine) planChildren(ctx context.Context, w *Writer, snap *snapshot) ([]Change, error) {
+	changes := make([]Change, len(snap.obs.Children))
+	errs := make([]error, len(snap.obs.Children))
+	var wg sync.WaitGroup
+	for i, cs := range snap.obs.Children {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			changes[i], errs[i] = e.planChild(ctx, w, snap, cs)
+		}()
+	}
+	wg.Wait()
+	return changes, errors.Join(errs...)
+}
+
+func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs phases.ChildState) (Change, error) {
+	live := snap.liveOf(cs.Child)
+	if cs.Prune {
+		return NewChange(cs.Phase, cs.Kind, live, nil), nil
+	}
+	if cs.Kind == phases.KindSecret && live == nil {
+		created, err := w.Create(ctx, cs.Desired)
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return Change{}, err
+		}
+		if created == nil {
+			created = cs.Desired
+		}
+		return NewChange(cs.Phase, cs.Kind, nil, created, "password", "uri"), nil
+	}
+	after, _, err := w.Apply(ctx, cs.Desired, live)
+	if err != nil {
+		var conflict *ConflictError
+		if errors.As(err, &conflict) {
+			c := NewChange(cs.Phase, cs.Kind, live, cs.Desired)
+			c.Conflict = conflict.Error()
+			return c, nil
+		}
+		return Change{}, err
+	}
+	return NewChange(cs.Phase, cs.Kind, live, after), nil
+}
+
+// simulate runs the state machine forward on the observation, as if every write
+// succeeded, the rollout completed and the dependencies were available, and returns
+// the phases reconcile would go through.
+func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) ([]v1alpha1.Phase, []string) {
+	db = db.DeepCopy()
+	o := *obs
+	o.Children = append([]phases.ChildState(nil), obs.Children...)
+	o.Dependencies = &phases.DependencyResult{}
+	path := []v1alpha1.Phase{db.Phase()}
+	for i := 0; i < 20; i++ {
+		d := phases.Decide(db, &o)
+		if d.Derived != "" && i == 0 {
+			notes = append(notes, fmt.Sprintf("status says %s, but the current phase is %s: %s", db.Phase(), d.From, d.Derived))
+			path[0] = d.From
+		}
+		if d.Done {
+			break
+		}
+		switch d.Wait {
+		case phases.WaitBackoff:
+			notes = append(notes, "Failed: "+d.Message)
+			o.Now = d.WaitUntil
+			continue
+		case phases.WaitRollout:
+			o.Rollout.Current, o.Rollout.Exists = true, true
+			o.Rollout.Ready = db.ReplicaCount()
+			continue
+		}
+		for _, p := range d.Apply {
+			for j := range o.Children {
+				if o.Children[j].Phase == p {
+					o.Children[j].Drift, o.Children[j].Exists, o.Children[j].Prune = nil, true, false
+				}
+			}
+		}
+		if d.To == v1alpha1.PhaseDeploying || d.To == v1alpha1.PhaseVerifying {
+			o.DataExists = true
+		}
+		db.Status = d.Status
+		db.Status.ObservedGeneration = db.Generation
+		if d.Transition() {
+			path = append(path, d.To)
+		}
+		if d.To == v1alpha1.PhaseFailed {
+			break
+		}
+	}
+	return path, notes
+}

@@ -1,0 +1,56 @@
+package reconcile
+
+import (
+	"time"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
+)
+
+// Outcome is how a reconcile of one Database ended.
+type Outcome string
+
+// The outcomes, with the exit codes they map to (SPEC §4).
+const (
+	OutcomeReady    Outcome = "Ready"    // 0
+	OutcomeFailed   Outcome = "Failed"   // 2: needs a person
+	OutcomeNotReady Outcome = "NotReady" // 3: a retryable stop
+	OutcomeError    Outcome = "Error"    // 1: bad input, forbidden, conflict, unexpected
+)
+
+// ExitCode is the process exit code of the outcome.
+func (o Outcome) ExitCode() int {
+	switch o {
+	case OutcomeReady:
+		return 0
+	case OutcomeFailed:
+		return 2
+	case OutcomeNotReady:
+		return 3
+	default:
+		return 1
+	}
+}
+
+// Result is the outcome of reconciling one Database.
+type Result struct {
+	Namespace, Name string
+	// Source is where the spec came from ("db.yaml: document 2"), empty for the cluster.
+	Source  string
+	Outcome Outcome
+	// Phase is the Database's phase at the end; StartPhase at the start.
+	Phase, StartPhase v1alpha1.Phase
+	// Message explains the outcome in one line.
+	Message string
+	// RetryAt is when a later run can make progress (the end of a backoff window,
+	// the next circuit breaker probe); zero when unknown.
+	RetryAt time.Time
+	// Transitions are the phase changes made, in order.
+	Transitions []phases.Edge
+	// Changes are the child writes made, in order.
+	Changes []Change
+	// Err is the error behind an Error, Failed or NotReady outcome.
+	Err error
+	// Duration of the reconcile.
+	Duration time.Duration
+}
