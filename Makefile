@@ -11,11 +11,36 @@ LDFLAGS := -X github.com/dbctl-io/dbctl/cmd/version.Version=$(VERSION) \
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## build bin/dbctl
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/dbctl ./cmd/dbctl
+
+.PHONY: test
+test: tools ## run every test: unit, integration (envtest), end-to-end (kwok), a short fuzz run
+	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) test-e2e
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+FUZZTIME ?= 20s
+.PHONY: fuzz
+fuzz: ## fuzz the spec loader for FUZZTIME (default 20s)
+	$(GO) test ./reconcile/load -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
+
+.PHONY: verify
+verify: ## fail when generated files are stale, code is not gofmt'ed, vet complains or go.mod is untidy
+	$(MAKE) generate
+	@git diff --exit-code -- api config || { echo 'generated files are stale: run make generate and commit the result'; exit 1; }
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'run gofmt -w'; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./test/e2e/...
+	$(GO) mod tidy -diff
+	$(GO) -C hack/tools mod tidy -diff
+
+.PHONY: demo
+demo: build tools ## start the local kwok cluster, install the CRD and reconcile examples/ to Ready
+	bash hack/demo.sh
 
 .PHONY: generate
 generate: ## regenerate deepcopy and the CRD from api/ with controller-gen

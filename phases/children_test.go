@@ -61,14 +61,14 @@ func TestChildrenPerEngine(t *testing.T) {
 			Spec: v1alpha1.DatabaseSpec{
 				Engine: v1alpha1.EnginePostgres, Version: "16", Replicas: ptr(int32(3)),
 				Storage:    v1alpha1.StorageSpec{Size: resource.MustParse("10Gi"), StorageClassName: &storageClass},
-				Parameters: map[string]string{"max_connections": "200", "port": "6000", "search_path": "app, 'public'"},
+				Parameters: map[string]v1alpha1.ParameterValue{"max_connections": "200", "port": "6000", "search_path": "app, 'public'"},
 			},
 		},
 		"mysql.golden.yaml": {
 			ObjectMeta: metav1.ObjectMeta{Name: "ledger", Namespace: "finance", UID: "66666666-7777-8888-9999-000000000000"},
 			Spec: v1alpha1.DatabaseSpec{
 				Engine: v1alpha1.EngineMySQL, Version: "8.4",
-				Storage: v1alpha1.StorageSpec{Size: resource.MustParse("5Gi")},
+				Storage:     v1alpha1.StorageSpec{Size: resource.MustParse("5Gi")},
 				Credentials: v1alpha1.CredentialsSpec{Username: "ledger"},
 			},
 		},
@@ -119,7 +119,7 @@ func TestChildrenLabelsAndOwner(t *testing.T) {
 func TestConfigChangeRollsPods(t *testing.T) {
 	db := testDB(v1alpha1.PhasePending)
 	h1, _ := ConfigHash(db)
-	db.Spec.Parameters = map[string]string{"max_connections": "300"}
+	db.Spec.Parameters = map[string]v1alpha1.ParameterValue{"max_connections": "300"}
 	h2, _ := ConfigHash(db)
 	if h1 == h2 {
 		t.Fatal("the config hash did not change with the parameters")

@@ -136,7 +136,7 @@ func (e *engine) config(db *v1alpha1.Database) string {
 		params[k] = v
 	}
 	for k, v := range db.Spec.Parameters {
-		params[k] = v
+		params[k] = string(v)
 	}
 	for k, v := range e.fixed {
 		params[k] = v

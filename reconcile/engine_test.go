@@ -320,7 +320,7 @@ func TestUpdatesKeepThePasswordAndPruneThePDB(t *testing.T) {
 	if !strings.Contains(newCM.Data["postgresql.conf"], "max_connections = '300'") {
 		t.Errorf("config not updated: %s", newCM.Data["postgresql.conf"])
 	}
-	hash, _ := phases.ConfigHash(&v1alpha1.Database{Spec: v1alpha1.DatabaseSpec{Engine: "postgres", Parameters: map[string]string{"max_connections": "300"}}})
+	hash, _ := phases.ConfigHash(&v1alpha1.Database{Spec: v1alpha1.DatabaseSpec{Engine: "postgres", Parameters: map[string]v1alpha1.ParameterValue{"max_connections": "300"}}})
 	if sts.Spec.Template.Annotations[phases.AnnotationConfigHash] != hash {
 		t.Errorf("config hash annotation %q, want %q", sts.Spec.Template.Annotations[phases.AnnotationConfigHash], hash)
 	}

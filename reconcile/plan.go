@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 	"github.com/dbctl-io/dbctl/phases"
+	"github.com/dbctl-io/dbctl/resilience"
 )
 
 // Plan is what reconcile would do to one Database, computed without changing
@@ -30,6 +32,11 @@ type Plan struct {
 	// Path is the phases reconcile would go through, starting with Phase; one
 	// element when nothing would change.
 	Path []v1alpha1.Phase
+	// Database is the change to the Database object itself: a create (New), an
+	// update of its spec or metadata (from a file), or unchanged. It is not counted
+	// by Counts, which counts children. Values under spec.dependencies have their
+	// URL credentials redacted.
+	Database Change
 	// Changes are the children, in phase order, each with its action.
 	Changes []Change
 	// Notes are things the reviewer should know ("namespace shop does not exist:
@@ -56,6 +63,18 @@ func (p *Plan) Counts() (add, change, destroy, unchanged int) {
 	return
 }
 
+// Conflicts returns the number of children that another applier's fields would
+// stop reconcile at (without --force-conflicts).
+func (p *Plan) Conflicts() int {
+	n := 0
+	for _, c := range p.Changes {
+		if c.Conflict != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // HasChanges reports whether applying the plan would change anything: a child, or
 // the Database's phase.
 func (p *Plan) HasChanges() bool {
@@ -63,15 +82,23 @@ func (p *Plan) HasChanges() bool {
 	return add+change+destroy > 0 || len(p.Path) > 1 || p.New
 }
 
-// OfflineUID stands in for the UID of a Database that does not exist yet.
+// OfflineUID stands in for the UID of a Database that does not exist yet (offline,
+// or a new Database whose dry-run create invented one): the children's owner
+// references show it instead of a UID that would change with every plan.
 const OfflineUID = "(known after apply)"
 
 // Plan computes the plan of one target. It writes nothing: the Database and the
 // children are compared through server-side dry runs, and dependencies are not
 // checked (they are assumed available).
+//
+// A child (or the Database) that another applier owns fields of is planned as
+// --force-conflicts would apply it, and its Change.Conflict names the fields and
+// their managers: without --force-conflicts reconcile stops there. With
+// ForceConflicts the fields it would take are listed in Notes instead.
 func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 	p := &Plan{Namespace: t.Namespace, Name: t.Name, Source: t.Source}
-	w := &Writer{Client: e.Client, ForceConflicts: e.ForceConflicts, DryRun: true}
+	// Never force the first dry run: a conflict must be seen to be reported.
+	w := &Writer{Client: e.Client, DryRun: true}
 	db, nsMissing, err := e.planDatabase(ctx, w, t, p)
 	if err != nil {
 		return nil, err
@@ -88,11 +115,12 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		e.Secrets.Add(snap.password)
 	}
 	p.Phase = db.Phase()
-	p.Path, p.Notes = simulate(db, snap.obs, p.Notes)
-	changes, err := e.planChildren(ctx, w, snap)
+	changes, notes, err := e.planChildren(ctx, w, snap)
 	if err != nil {
 		return nil, err
 	}
+	p.Notes = append(p.Notes, notes...)
+	p.Path, p.Notes = simulate(db, snap.obs, p.Notes)
 	p.Changes = changes
 	return p, nil
 }
@@ -110,11 +138,17 @@ func offline(p *Plan, db *v1alpha1.Database) (*Plan, error) {
 	}
 	p.New, p.Phase = true, v1alpha1.PhasePending
 	db.Status = v1alpha1.DatabaseStatus{}
+	obj, err := databaseObject(db)
+	if err != nil {
+		return nil, err
+	}
+	p.Database = databaseChange(nil, obj)
 	children, err := phases.Desired(db, phases.Inputs{Password: GeneratedAtApply})
 	if err != nil {
 		return nil, err
 	}
 	obs := &phases.Observation{Now: time.Now()}
+	p.Changes = nil
 	for _, c := range children {
 		obs.Children = append(obs.Children, phases.ChildState{Child: c, Drift: []string{"missing"}})
 		generated := []string(nil)
@@ -127,12 +161,56 @@ func offline(p *Plan, db *v1alpha1.Database) (*Plan, error) {
 	return p, nil
 }
 
+// databaseObject is db as an unstructured object with its apiVersion and kind.
+func databaseObject(db *v1alpha1.Database) (*unstructured.Unstructured, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(db)
+	if err != nil {
+		return nil, fmt.Errorf("encoding Database %s/%s: %w", db.Namespace, db.Name, err)
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind(v1alpha1.Kind))
+	return u, nil
+}
+
+// databaseChange is the change to the Database object itself. Dependency URLs may
+// carry credentials: they are redacted in the fields and in Before/After.
+func databaseChange(live, after *unstructured.Unstructured) Change {
+	c := NewChange("", v1alpha1.Kind, live, after)
+	for i := range c.Fields {
+		if strings.HasPrefix(c.Fields[i].Path, "spec.dependencies") {
+			c.Fields[i].Old = resilience.RedactText(c.Fields[i].Old)
+			c.Fields[i].New = resilience.RedactText(c.Fields[i].New)
+		}
+	}
+	for _, obj := range []*unstructured.Unstructured{c.Before, c.After} {
+		if obj == nil {
+			continue
+		}
+		deps, _, _ := unstructured.NestedSlice(obj.Object, "spec", "dependencies")
+		for _, d := range deps {
+			if m, ok := d.(map[string]any); ok {
+				if u, ok := m["url"].(string); ok {
+					m["url"] = resilience.RedactURL(u)
+				}
+			}
+		}
+		if deps != nil {
+			_ = unstructured.SetNestedSlice(obj.Object, deps, "spec", "dependencies")
+		}
+	}
+	return c
+}
+
 // planDatabase dry-run applies the Database from its file (or reads it from the
 // cluster) and returns it as reconcile would see it.
 func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan) (*v1alpha1.Database, bool, error) {
 	if t.Object == nil {
 		db, err := e.getDatabase(ctx, t.Namespace, t.Name)
-		return db, false, err
+		if err != nil {
+			return nil, false, err
+		}
+		p.Database = Change{Action: ActionUnchanged, Kind: v1alpha1.Kind, Namespace: db.Namespace, Name: db.Name}
+		return db, false, nil
 	}
 	live, err := w.get(ctx, t.Object)
 	if err != nil {
@@ -142,9 +220,9 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 		return nil, false, err
 	}
 	p.New = live == nil
-	obj, _, err := w.Apply(ctx, t.Object, live)
+	obj, conflict, _, err := e.dryApply(ctx, w, t.Object, live)
 	if err != nil {
-		if isNamespaceMissing(err) {
+		if isNamespaceMissing(err) || (live == nil && apierrors.IsNotFound(err)) && e.namespaceMissing(ctx, t.Namespace) {
 			return e.fromObject(t.Object, true)
 		}
 		return nil, false, err
@@ -154,11 +232,54 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 		return nil, false, err
 	}
 	if live == nil {
-		// A dry-run create shows no status and an invented UID: plan against an
-		// empty Database.
+		// A dry-run create shows no status and invents a UID: plan against an empty
+		// Database whose UID is not known yet.
 		db.Status = v1alpha1.DatabaseStatus{}
+		db.UID = types.UID(OfflineUID)
 	}
+	p.Database = databaseChange(live, obj)
+	e.noteConflict(p, &p.Database, conflict)
 	return db, false, nil
+}
+
+// namespaceMissing reports whether the namespace does not exist (an error reading it
+// is not taken as missing).
+func (e *Engine) namespaceMissing(ctx context.Context, namespace string) bool {
+	ns := &unstructured.Unstructured{}
+	ns.SetAPIVersion("v1")
+	ns.SetKind("Namespace")
+	err := e.Client.Get(ctx, types.NamespacedName{Name: namespace}, ns)
+	return apierrors.IsNotFound(err)
+}
+
+// dryApply dry-run applies desired without forcing. On a conflict with another
+// applier it dry-runs again with force, so that the plan shows what
+// --force-conflicts would change, and returns the conflict.
+func (e *Engine) dryApply(ctx context.Context, w *Writer, desired, live *unstructured.Unstructured) (*unstructured.Unstructured, *ConflictError, []TakeOver, error) {
+	after, took, err := w.Apply(ctx, desired, live)
+	var conflict *ConflictError
+	if !errors.As(err, &conflict) {
+		return after, nil, took, err
+	}
+	forced := &Writer{Client: w.Client, DryRun: true, ForceConflicts: true}
+	after, _, err = forced.Apply(ctx, desired, live)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return after, conflict, nil, nil
+}
+
+// noteConflict records a conflict on the change (reconcile would stop there) or,
+// with ForceConflicts, as a note of the fields reconcile would take.
+func (e *Engine) noteConflict(p *Plan, c *Change, conflict *ConflictError) {
+	if conflict == nil {
+		return
+	}
+	if e.ForceConflicts {
+		p.Notes = append(p.Notes, fmt.Sprintf("%s: --force-conflicts takes %s", c.ID(), strings.Join(conflict.Conflicts, ", ")))
+		return
+	}
+	c.Conflict = strings.Join(conflict.Conflicts, ", ")
 }
 
 func (e *Engine) fromObject(obj *unstructured.Unstructured, nsMissing bool) (*v1alpha1.Database, bool, error) {
@@ -171,48 +292,57 @@ func (e *Engine) fromObject(obj *unstructured.Unstructured, nsMissing bool) (*v1
 }
 
 // planChildren dry-run applies every desired child (concurrently) and compares the
-// result with the live object; prunable children are deletes.
-func (e *Engine) planChildren(ctx context.Context, w *Writer, snap *snapshot) ([]Change, error) {
+// result with the live object; prunable children are deletes. The notes say which
+// fields reconcile would take back from hand edits, or take with --force-conflicts.
+func (e *Engine) planChildren(ctx context.Context, w *Writer, snap *snapshot) ([]Change, []string, error) {
 	changes := make([]Change, len(snap.obs.Children))
+	notes := make([][]string, len(snap.obs.Children))
 	errs := make([]error, len(snap.obs.Children))
 	var wg sync.WaitGroup
 	for i, cs := range snap.obs.Children {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			changes[i], errs[i] = e.planChild(ctx, w, snap, cs)
+			changes[i], notes[i], errs[i] = e.planChild(ctx, w, snap, cs)
 		}()
 	}
 	wg.Wait()
-	return changes, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	var all []string
+	for _, n := range notes {
+		all = append(all, n...)
+	}
+	return changes, all, nil
 }
 
-func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs phases.ChildState) (Change, error) {
+func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs phases.ChildState) (Change, []string, error) {
 	live := snap.liveOf(cs.Child)
 	if cs.Prune {
-		return NewChange(cs.Phase, cs.Kind, live, nil), nil
+		return NewChange(cs.Phase, cs.Kind, live, nil), nil, nil
 	}
 	if cs.Kind == phases.KindSecret && live == nil {
 		created, err := w.Create(ctx, cs.Desired)
 		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return Change{}, err
+			return Change{}, nil, err
 		}
 		if created == nil {
 			created = cs.Desired
 		}
-		return NewChange(cs.Phase, cs.Kind, nil, created, "password", "uri"), nil
+		return NewChange(cs.Phase, cs.Kind, nil, created, "password", "uri"), nil, nil
 	}
-	after, _, err := w.Apply(ctx, cs.Desired, live)
+	after, conflict, took, err := e.dryApply(ctx, w, cs.Desired, live)
 	if err != nil {
-		var conflict *ConflictError
-		if errors.As(err, &conflict) {
-			c := NewChange(cs.Phase, cs.Kind, live, cs.Desired)
-			c.Conflict = conflict.Error()
-			return c, nil
-		}
-		return Change{}, err
+		return Change{}, nil, err
 	}
-	return NewChange(cs.Phase, cs.Kind, live, after), nil
+	c := NewChange(cs.Phase, cs.Kind, live, after)
+	p := &Plan{}
+	e.noteConflict(p, &c, conflict)
+	for _, t := range took {
+		p.Notes = append(p.Notes, fmt.Sprintf("%s: takes back %s from hand edits by %q", c.ID(), strings.Join(t.Fields, ", "), t.Manager))
+	}
+	return c, p.Notes, nil
 }
 
 // simulate runs the state machine forward on the observation, as if every write

@@ -84,14 +84,10 @@ type DatabaseSpec struct {
 
 	// Parameters are engine settings written to the engine's config file
 	// (postgresql.conf or my.cnf) on top of dbctl's defaults.
-	// Values are at most 1024 characters, on one line. (The API server checks the
-	// length; line breaks are rejected by dbctl: a CEL rule looking for them in strings
-	// of unbounded length exceeds the CRD's validation cost budget.)
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$'))",message="parameter names must match ^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 1024)",message="parameter values must be at most 1024 characters"
-	Parameters map[string]string `json:"parameters,omitempty"`
+	Parameters map[string]ParameterValue `json:"parameters,omitempty"`
 
 	// Credentials configures the generated credentials Secret.
 	// +optional
@@ -111,6 +107,12 @@ type DatabaseSpec struct {
 	// +kubebuilder:default={}
 	Verify VerifySpec `json:"verify,omitempty"`
 }
+
+// ParameterValue is the value of one engine setting: one line (a line break would
+// let a value add settings of its own to the config file), at most 1024 characters.
+// +kubebuilder:validation:MaxLength=1024
+// +kubebuilder:validation:Pattern=`^[^\r\n]*$`
+type ParameterValue string
 
 // StorageSpec is the persistent volume of each replica.
 type StorageSpec struct {

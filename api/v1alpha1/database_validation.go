@@ -2,9 +2,10 @@ package v1alpha1
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -182,7 +183,7 @@ func validateClaims(claims []corev1.ResourceClaim, path *field.Path) field.Error
 	return errs
 }
 
-func validateParameters(params map[string]string, path *field.Path) field.ErrorList {
+func validateParameters(params map[string]ParameterValue, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	if len(params) > MaxParameters {
 		errs = append(errs, withDetail(field.TooMany(path, len(params), MaxParameters), fmt.Sprintf("must have at most %d entries, got %d", MaxParameters, len(params))))
@@ -192,7 +193,7 @@ func validateParameters(params map[string]string, path *field.Path) field.ErrorL
 			errs = append(errs, field.Invalid(path.Key(k), k,
 				"invalid parameter name "+quote(k)+": must match ^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$"))
 		}
-		v := params[k]
+		v := string(params[k])
 		if n := utf8.RuneCountInString(v); n > maxParameterValueLength {
 			errs = append(errs, field.Invalid(path.Key(k), field.OmitValueType{}, fmt.Sprintf(
 				"value must be at most %d characters, got %d (value redacted)", maxParameterValueLength, n)))
@@ -322,13 +323,8 @@ func quote(s string) string {
 	return strconv.Quote(s)
 }
 
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 // withDetail replaces the detail of e: the messages here are whole sentences.

@@ -22,7 +22,7 @@ func validDatabase() *Database {
 			Version:    "16",
 			Replicas:   &replicas,
 			Storage:    StorageSpec{Size: resource.MustParse("10Gi"), StorageClassName: &class},
-			Parameters: map[string]string{"max_connections": "200"},
+			Parameters: map[string]ParameterValue{"max_connections": "200"},
 			Credentials: CredentialsSpec{
 				Username: "orders_app",
 			},
@@ -107,7 +107,7 @@ func TestValidate(t *testing.T) {
 		},
 		"parameter name and value invalid, value not shown": {
 			mutate: func(db *Database) {
-				db.Spec.Parameters = map[string]string{"bad name": "s3cr3t\r\n" + strings.Repeat("s3cr3t", 200)}
+				db.Spec.Parameters = map[string]ParameterValue{"bad name": ParameterValue("s3cr3t\r\n" + strings.Repeat("s3cr3t", 200))}
 			},
 			want: []string{
 				`spec.parameters[bad name]: invalid parameter name "bad name": must match ^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$`,

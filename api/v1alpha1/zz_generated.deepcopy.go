@@ -95,7 +95,7 @@ func (in *DatabaseSpec) DeepCopyInto(out *DatabaseSpec) {
 	in.Resources.DeepCopyInto(&out.Resources)
 	if in.Parameters != nil {
 		in, out := &in.Parameters, &out.Parameters
-		*out = make(map[string]string, len(*in))
+		*out = make(map[string]ParameterValue, len(*in))
 		for key, val := range *in {
 			(*out)[key] = val
 		}

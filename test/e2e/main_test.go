@@ -92,7 +92,7 @@ func run(m *testing.M) int {
 	down := clusterEnv + " bash " + shellQuote(filepath.Join(repoRoot, "hack", "cluster.sh")) + " down"
 	if !keep {
 		// Registered before `up`, so that a cluster half-created when we die goes too.
-		cancel, err := testenv.OnExit("echo 'e2e: the test binary died: deleting cluster " + clusterName + "' >&2; " + down)
+		cancel, err := testenv.OnExit("echo 'e2e: the test binary died: deleting cluster " + clusterName + "' >&2; " + down + "; rm -rf " + shellQuote(tmp))
 		if err != nil {
 			return fail("%v", err)
 		}

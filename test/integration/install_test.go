@@ -159,11 +159,14 @@ func TestCRDValidation(t *testing.T) {
 		{"dependency timeout -5s", "", func(db *v1alpha1.Database) {
 			db.Spec.Dependencies = []v1alpha1.Dependency{{Name: "store", TCP: "store.example:9000", Timeout: minus5s}}
 		}, []string{"spec.dependencies[0].timeout", "must be a positive duration"}},
-		{"parameter name", "", func(db *v1alpha1.Database) { db.Spec.Parameters = map[string]string{"bad key": "1"} },
+		{"parameter name", "", func(db *v1alpha1.Database) { db.Spec.Parameters = map[string]v1alpha1.ParameterValue{"bad key": "1"} },
 			[]string{"spec.parameters", "parameter names must match"}},
 		{"parameter value too long", "", func(db *v1alpha1.Database) {
-			db.Spec.Parameters = map[string]string{"shared_preload_libraries": strings.Repeat("x", 1025)}
-		}, []string{"spec.parameters", "parameter values must be at most 1024 characters"}},
+			db.Spec.Parameters = map[string]v1alpha1.ParameterValue{"shared_preload_libraries": v1alpha1.ParameterValue(strings.Repeat("x", 1025))}
+		}, []string{"spec.parameters.shared_preload_libraries", "Too long"}},
+		{"parameter value with a line break", "", func(db *v1alpha1.Database) {
+			db.Spec.Parameters = map[string]v1alpha1.ParameterValue{"search_path": "public\nfsync = off"}
+		}, []string{"spec.parameters.search_path", "should match"}},
 		{"username", "", func(db *v1alpha1.Database) { db.Spec.Credentials.Username = "App-User" },
 			[]string{"spec.credentials.username", "should match"}},
 	}
