@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/reconcile"
+	"github.com/dbctl-io/dbctl/reconcile/render"
 	"github.com/dbctl-io/dbctl/resilience"
 )
 
@@ -111,7 +111,7 @@ func run(ctx context.Context, opts *Options) error {
 		}
 	}
 	store := resilience.NewStore(statePath, func(msg string) { fmt.Fprintln(opts.IO.ErrOut, "Warning: "+msg) })
-	progress := newProgress(opts.IO.ErrOut, opts.Quiet, len(targets) > 1)
+	progress := newProgress(opts.IO.ErrOut, opts.Quiet, len(targets) > 1, render.NewStyle(opts.IO.ColorErr()))
 	engine := &reconcile.Engine{
 		Client: clients.Client,
 		Clock:  opts.Clock,
@@ -136,17 +136,18 @@ func run(ctx context.Context, opts *Options) error {
 	return report(opts, results)
 }
 
-// progress prints events to stderr, one line each, prefixed with the Database when
-// there are several.
+// progress prints events to stderr, one line each (a change: its block of lines,
+// rendered as plan renders it), prefixed with the Database.
 type progress struct {
 	mu     sync.Mutex
 	w      io.Writer
 	quiet  bool
 	prefix bool
+	style  render.Style
 }
 
-func newProgress(w io.Writer, quiet, prefix bool) *progress {
-	return &progress{w: w, quiet: quiet, prefix: prefix}
+func newProgress(w io.Writer, quiet, prefix bool, style render.Style) *progress {
+	return &progress{w: w, quiet: quiet, prefix: prefix, style: style}
 }
 
 func (p *progress) event(ev reconcile.Event) {
@@ -158,15 +159,13 @@ func (p *progress) event(ev reconcile.Event) {
 	case reconcile.EventPhase:
 		line = fmt.Sprintf("%s → %s: %s", ev.From, ev.To, ev.Message)
 	case reconcile.EventChange:
-		c := ev.Change
-		line = fmt.Sprintf("  %s %s %s/%s", c.Action.Symbol(), c.Kind, c.Namespace, c.Name)
-		if len(c.Fields) > 0 {
-			paths := make([]string, 0, len(c.Fields))
-			for _, f := range c.Fields {
-				paths = append(paths, f.Path)
-			}
-			line += " (" + strings.Join(paths, ", ") + ")"
+		lines := render.ChangeLines(*ev.Change, render.ChangeOptions{Style: p.style})
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, l := range lines {
+			fmt.Fprintf(p.w, "%s/%s:   %s\n", ev.Namespace, ev.Name, l)
 		}
+		return
 	case reconcile.EventWaiting:
 		line = fmt.Sprintf("%s (%s)", ev.Message, ev.Elapsed.Round(time.Second))
 	default:

@@ -14,7 +14,9 @@ import (
 	"github.com/dbctl-io/dbctl/cmd/breaker"
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/cmd/install"
+	"github.com/dbctl-io/dbctl/cmd/plan"
 	reconcilecmd "github.com/dbctl-io/dbctl/cmd/reconcile"
+	"github.com/dbctl-io/dbctl/cmd/status"
 	"github.com/dbctl-io/dbctl/cmd/version"
 )
 
@@ -58,7 +60,9 @@ or to a retryable stop, and prints what it changes.
 	cmd.AddCommand(
 		version.NewCmdVersion(f, nil),
 		install.NewCmdInstall(f, nil),
+		plan.NewCmdPlan(f, nil),
 		reconcilecmd.NewCmdReconcile(f, nil),
+		status.NewCmdStatus(f, nil),
 		breaker.NewCmdBreaker(f),
 	)
 	return cmd

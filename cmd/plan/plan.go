@@ -1,0 +1,235 @@
+// Package plan implements `dbctl plan`.
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/reconcile"
+	"github.com/dbctl-io/dbctl/reconcile/render"
+)
+
+// Options of `dbctl plan`.
+type Options struct {
+	IO      *cmdutil.IOStreams
+	Clients func() (*cmdutil.Clients, error)
+	Factory *cmdutil.Factory
+	Input   cmdutil.InputOptions
+	Names   []string
+
+	Output           string
+	DetailedExitCode bool
+	Offline          bool
+	ForceConflicts   bool
+	Concurrency      int
+	Timeout          time.Duration
+	NoDiff           bool
+	ShowObjects      bool
+}
+
+// NewCmdPlan builds `dbctl plan`. runF replaces run in tests.
+func NewCmdPlan(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Clients: f.Clients, Factory: f}
+	cmd := &cobra.Command{
+		Use:   "plan (-f FILE|DIR|- | NAME... | --all | -A)",
+		Short: "Show what reconcile would change, changing nothing",
+		Long: `Plan computes what reconcile would do to each Database without changing anything,
+not even creating the Database or its namespace: the phases it would go through and
+every child object it would create (+), update (~), delete (-) or leave as it is (=),
+grouped by the phase that applies it. Each child is compared with the result of a
+server-side dry-run apply of what dbctl would write, without noise (managedFields,
+resourceVersion, generation, uid, timestamps, status); an update lists its changed
+fields and a unified diff. Changes made by hand (someone scaled the StatefulSet) show
+as updates. Secret values are never shown: a changed key reads (sensitive value
+changed), a password not generated yet (generated at apply).
+
+An object with fields that another applier (a GitOps tool, kubectl apply
+--server-side) owns is marked "!": reconcile would stop there with exit 1 unless run
+with --force-conflicts; the plan shows what forcing would change. With
+--force-conflicts the plan lists the fields it would take.
+
+--offline renders the plan from files only, against an empty cluster (every object a
+create), with no cluster access and no kubeconfig at all: for pull requests from
+forks without credentials. The namespace is the document's, else -n, else "default".
+
+-o json writes the plan in the documented format of docs/plan-format.md.
+
+Exit codes: 0 success; 1 error (bad input, a Database that cannot be planned). With
+--detailed-exitcode: 0 no changes, 1 error, 2 changes (conflicts included: the plan
+succeeded; the "!" lines say reconcile would stop).`,
+		Example: `  dbctl plan -f examples/postgres.yaml
+  dbctl plan -f deploy/databases/ --detailed-exitcode -o json > plan.json
+  dbctl plan --offline -f examples/ -n shop
+  dbctl plan orders -n shop
+  dbctl plan -A`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Names = args
+			if err := opts.Input.Validate(args); err != nil {
+				return err
+			}
+			if opts.Output != "text" && opts.Output != "json" {
+				return cmdutil.FlagErrorf("--output must be text or json, not %q", opts.Output)
+			}
+			if opts.Offline && !opts.Input.FromFiles() {
+				return cmdutil.FlagErrorf("--offline plans Databases from files only: use -f FILE|DIR|-")
+			}
+			if opts.Concurrency < 1 {
+				return cmdutil.FlagErrorf("--concurrency must be at least 1")
+			}
+			if opts.Timeout <= 0 {
+				return cmdutil.FlagErrorf("--timeout must be positive")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	opts.Input.AddFlags(cmd)
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Output, "output", "o", "text", "plan format: text or json")
+	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+	fl.BoolVar(&opts.Offline, "offline", false, "render against an empty cluster with no cluster access (files only)")
+	fl.BoolVar(&opts.ForceConflicts, "force-conflicts", false, "plan as reconcile --force-conflicts would apply: take fields another applier owns")
+	fl.IntVar(&opts.Concurrency, "concurrency", 4, "how many Databases are planned at once")
+	fl.DurationVar(&opts.Timeout, "timeout", 2*time.Minute, "how long the plan may take")
+	fl.BoolVar(&opts.NoDiff, "no-diff", false, "leave out the unified diffs of updates (the changed fields stay)")
+	fl.BoolVar(&opts.ShowObjects, "show-objects", false, "show the whole object of each create instead of its key fields")
+	return cmd
+}
+
+func run(ctx context.Context, opts *Options) error {
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	var (
+		plans []*reconcile.Plan
+		errs  []render.PlanError
+		err   error
+	)
+	if opts.Offline {
+		plans, errs, err = planOffline(opts)
+	} else {
+		plans, errs, err = planOnline(ctx, opts)
+	}
+	if err != nil {
+		return err
+	}
+
+	if opts.Output == "json" {
+		if err := render.WriteJSON(opts.IO.Out, render.NewPlanDocument(plans, errs, opts.Offline)); err != nil {
+			return err
+		}
+	} else {
+		if err := render.WritePlans(opts.IO.Out, plans, render.PlanOptions{Style: render.NewStyle(opts.IO.ColorOut()),
+			NoDiff: opts.NoDiff, Objects: opts.ShowObjects}); err != nil {
+			return err
+		}
+	}
+	red := cmdutil.Colorizer(opts.IO.ColorErr(), 31)
+	for _, e := range errs {
+		fmt.Fprintf(opts.IO.ErrOut, "%s %s/%s: %s\n", red("Error:"), e.Namespace, e.Name, e.Message)
+	}
+	if len(errs) > 0 {
+		return &cmdutil.SilentError{Code: cmdutil.ExitError}
+	}
+	if opts.DetailedExitCode {
+		for _, p := range plans {
+			if p.HasChanges() {
+				return &cmdutil.SilentError{Code: 2}
+			}
+		}
+	}
+	return nil
+}
+
+// offlineNamespace is -n when given, else "default": offline never reads a
+// kubeconfig, so there is no context namespace.
+func offlineNamespace(f *cmdutil.Factory) (string, bool) {
+	if f != nil && f.ConfigFlags != nil && f.ConfigFlags.Namespace != nil && *f.ConfigFlags.Namespace != "" {
+		return *f.ConfigFlags.Namespace, true
+	}
+	return "default", false
+}
+
+func planOffline(opts *Options) ([]*reconcile.Plan, []render.PlanError, error) {
+	ns, explicit := offlineNamespace(opts.Factory)
+	items, err := opts.Input.Load(opts.IO, ns, explicit)
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		plans []*reconcile.Plan
+		errs  []render.PlanError
+	)
+	for _, it := range items {
+		src := fmt.Sprintf("%s: document %d", it.Source.File, it.Source.Document)
+		p, err := reconcile.PlanOffline(it.Database, src)
+		if err != nil {
+			errs = append(errs, render.PlanError{Namespace: it.Database.Namespace, Name: it.Database.Name, Source: src, Message: err.Error()})
+			continue
+		}
+		plans = append(plans, p)
+	}
+	return plans, errs, nil
+}
+
+func planOnline(ctx context.Context, opts *Options) ([]*reconcile.Plan, []render.PlanError, error) {
+	clients, err := opts.Clients()
+	if err != nil {
+		return nil, nil, err
+	}
+	targets, err := opts.Input.Targets(ctx, opts.IO, clients, opts.Names)
+	if err != nil {
+		return nil, nil, err
+	}
+	engine := &reconcile.Engine{Client: clients.Client, ForceConflicts: opts.ForceConflicts}
+	if opts.Factory != nil {
+		engine.Secrets = opts.Factory.Secrets
+	}
+	plans, errs := planAll(ctx, engine, targets, opts.Concurrency)
+	var (
+		out     []*reconcile.Plan
+		failing []render.PlanError
+	)
+	for i, p := range plans {
+		if errs[i] != nil {
+			msg := errs[i].Error()
+			if errors.Is(errs[i], context.DeadlineExceeded) {
+				msg += " (--timeout)"
+			}
+			t := targets[i]
+			failing = append(failing, render.PlanError{Namespace: t.Namespace, Name: t.Name, Source: t.Source, Message: msg})
+			continue
+		}
+		out = append(out, p)
+	}
+	if opts.Factory != nil && opts.Factory.Verbose != nil && *opts.Factory.Verbose && clients.Requests != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "API requests: %s\n", clients.Requests)
+	}
+	return out, failing, nil
+}
+
+// planAll plans the targets, at most concurrency at once, in the order of targets.
+func planAll(ctx context.Context, e *reconcile.Engine, targets []reconcile.Target, concurrency int) ([]*reconcile.Plan, []error) {
+	plans := make([]*reconcile.Plan, len(targets))
+	errs := make([]error, len(targets))
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			plans[i], errs[i] = e.Plan(ctx, t)
+		}()
+	}
+	wg.Wait()
+	return plans, errs
+}

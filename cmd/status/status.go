@@ -1,0 +1,387 @@
+// Package status implements `dbctl status`.
+package status
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/phases"
+	"github.com/dbctl-io/dbctl/reconcile"
+	"github.com/dbctl-io/dbctl/reconcile/kube"
+	"github.com/dbctl-io/dbctl/reconcile/render"
+	"github.com/dbctl-io/dbctl/resilience"
+)
+
+// Options of `dbctl status`.
+type Options struct {
+	IO      *cmdutil.IOStreams
+	Clients func() (*cmdutil.Clients, error)
+	// StatePath is --breaker-state (empty: $DBCTL_BREAKER_STATE or the default).
+	StatePath *string
+	Now       func() time.Time
+	Input     cmdutil.InputOptions
+	Names     []string
+
+	Output          string
+	Watch           bool
+	Timeout         time.Duration
+	BreakerCooldown time.Duration
+}
+
+// NewCmdStatus builds `dbctl status`. runF replaces run in tests.
+func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Clients: f.Clients, StatePath: f.BreakerStatePath, Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "status (NAME... | -f FILE|DIR|- | --all | -A)",
+		Short: "Show the phase, conditions, children and dependencies of Databases",
+		Long: `Status shows, for each Database: its phase, endpoint and generation, each condition
+(type, status, reason, message, age), each child object and its readiness (e.g.
+"StatefulSet orders 2/3 ready"; a Secret is only present or missing, its values are
+never read into the output), and each dependency with the state of its circuit breaker
+from the breaker state file (--breaker-state; closed when the file does not know it).
+
+With -f the Database names are taken from the files: nothing is applied.
+--watch follows the Database (a watch, not polling) until it is Ready or Failed, or
+--timeout ends, printing each change of phase or Ready condition to stderr, then the
+status.
+
+Exit codes: 0 Ready; 1 error or not found; 2 Failed (needs a person); 3 not Ready yet.
+With several Databases, the most severe code wins (1 > 2 > 3 > 0).`,
+		Example: `  dbctl status orders -n shop
+  dbctl status -f examples/postgres.yaml --watch --timeout 10m
+  dbctl status -A -o yaml`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Names = args
+			if err := opts.Input.Validate(args); err != nil {
+				return err
+			}
+			switch opts.Output {
+			case "text", "json", "yaml":
+			default:
+				return cmdutil.FlagErrorf("--output must be text, json or yaml, not %q", opts.Output)
+			}
+			if opts.Timeout <= 0 {
+				return cmdutil.FlagErrorf("--timeout must be positive")
+			}
+			if opts.BreakerCooldown <= 0 {
+				return cmdutil.FlagErrorf("--breaker-cooldown must be positive")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return run(cmd.Context(), opts)
+		},
+	}
+	opts.Input.AddFlags(cmd)
+	fl := cmd.Flags()
+	fl.StringVarP(&opts.Output, "output", "o", "text", "format: text, json or yaml")
+	fl.BoolVarP(&opts.Watch, "watch", "w", false, "follow until every Database is Ready or Failed (or --timeout)")
+	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long status may take (with --watch: how long to follow)")
+	fl.DurationVar(&opts.BreakerCooldown, "breaker-cooldown", resilience.DefaultCooldown, "the cooldown reconcile uses, to compute an open breaker's next probe")
+	return cmd
+}
+
+// outcome is the status of one Database, or why it could not be read.
+type outcome struct {
+	target reconcile.Target
+	status *render.Status
+	err    error
+}
+
+func run(ctx context.Context, opts *Options) error {
+	clients, err := opts.Clients()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	targets, err := opts.Input.Targets(ctx, opts.IO, clients, opts.Names)
+	if err != nil {
+		return err
+	}
+	breakers := loadBreakers(opts)
+	settings := resilience.Settings{Cooldown: opts.BreakerCooldown}
+
+	outs := make([]outcome, len(targets))
+	var wg sync.WaitGroup
+	var mu sync.Mutex // serialises the --watch progress lines
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outs[i] = outcome{target: t}
+			db, err := getDatabase(ctx, clients.Client, t.Namespace, t.Name)
+			if err == nil && opts.Watch {
+				db, err = follow(ctx, clients.Client, db, func(line string) {
+					mu.Lock()
+					defer mu.Unlock()
+					fmt.Fprintf(opts.IO.ErrOut, "%s/%s: %s\n", t.Namespace, t.Name, line)
+				})
+			}
+			if err != nil {
+				outs[i].err = err
+				return
+			}
+			objs, err := readChildren(ctx, clients.Client, db)
+			if err != nil {
+				outs[i].err = err
+				return
+			}
+			st := render.NewStatus(render.StatusInput{Database: db, Objects: objs, Breakers: breakers, Settings: settings, Now: opts.now()})
+			outs[i].status = &st
+		}()
+	}
+	wg.Wait()
+	return report(opts, outs)
+}
+
+func (o *Options) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
+func report(opts *Options, outs []outcome) error {
+	doc := render.StatusDocument{FormatVersion: render.StatusFormatVersion, Databases: []render.Status{}, Errors: []render.StatusError{}}
+	codes := make([]int, 0, len(outs))
+	for _, o := range outs {
+		if o.err != nil {
+			doc.Errors = append(doc.Errors, render.StatusError{Namespace: o.target.Namespace, Name: o.target.Name, Message: o.err.Error()})
+			codes = append(codes, cmdutil.ExitError)
+			continue
+		}
+		doc.Databases = append(doc.Databases, *o.status)
+		codes = append(codes, o.status.ExitCode)
+	}
+	doc.ExitCode = cmdutil.WorstExitCode(codes...)
+	var err error
+	switch opts.Output {
+	case "json":
+		err = render.WriteJSON(opts.IO.Out, doc)
+	case "yaml":
+		var b []byte
+		if b, err = yaml.Marshal(doc); err == nil {
+			_, err = opts.IO.Out.Write(b)
+		}
+	default:
+		err = render.WriteStatuses(opts.IO.Out, doc.Databases, render.NewStyle(opts.IO.ColorOut()))
+	}
+	if err != nil {
+		return err
+	}
+	red := cmdutil.Colorizer(opts.IO.ColorErr(), 31)
+	for _, e := range doc.Errors {
+		fmt.Fprintf(opts.IO.ErrOut, "%s %s/%s: %s\n", red("Error:"), e.Namespace, e.Name, e.Message)
+	}
+	if doc.ExitCode != cmdutil.ExitOK {
+		return &cmdutil.SilentError{Code: doc.ExitCode}
+	}
+	return nil
+}
+
+// loadBreakers reads the breaker state file; a file that cannot be read is
+// reported and taken as every breaker closed.
+func loadBreakers(opts *Options) map[string]*resilience.Record {
+	warn := func(msg string) { fmt.Fprintln(opts.IO.ErrOut, "Warning: "+msg) }
+	path := ""
+	if opts.StatePath != nil {
+		path = *opts.StatePath
+	}
+	if path == "" {
+		var err error
+		if path, err = resilience.DefaultStatePath(); err != nil {
+			warn(err.Error() + "; breakers shown as closed")
+			return nil
+		}
+	}
+	sf, err := resilience.NewStore(path, warn).Load()
+	if err != nil {
+		warn(fmt.Sprintf("reading the breaker state file: %v; breakers shown as closed", err))
+		return nil
+	}
+	return sf.Breakers
+}
+
+func getDatabase(ctx context.Context, c client.Client, namespace, name string) (*v1alpha1.Database, error) {
+	db := &v1alpha1.Database{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, db); err != nil {
+		if errors.Is(kube.Explain(err), kube.ErrCRDMissing) {
+			return nil, kube.Explain(err)
+		}
+		if apierrors.IsNotFound(err) {
+			return nil, &reconcile.NotFoundError{Namespace: namespace, Name: name}
+		}
+		return nil, fmt.Errorf("reading Database %s/%s: %w", namespace, name, kube.Explain(err))
+	}
+	return db, nil
+}
+
+var childGVKs = map[string]schema.GroupVersionKind{
+	phases.KindSecret:              {Version: "v1", Kind: phases.KindSecret},
+	phases.KindService:             {Version: "v1", Kind: phases.KindService},
+	phases.KindConfigMap:           {Version: "v1", Kind: phases.KindConfigMap},
+	phases.KindStatefulSet:         {Group: "apps", Version: "v1", Kind: phases.KindStatefulSet},
+	phases.KindPodDisruptionBudget: {Group: "policy", Version: "v1", Kind: phases.KindPodDisruptionBudget},
+}
+
+// readChildren reads the Database's children. Only the StatefulSet is read whole
+// (for its rollout); the others are read as metadata only, so that no Secret value
+// is ever fetched.
+func readChildren(ctx context.Context, c client.Client, db *v1alpha1.Database) ([]*unstructured.Unstructured, error) {
+	kinds, names := render.ChildKinds(db)
+	objs := make([]*unstructured.Unstructured, len(kinds))
+	errs := make([]error, len(kinds))
+	var wg sync.WaitGroup
+	for i := range kinds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			objs[i], errs[i] = readChild(ctx, c, childGVKs[kinds[i]], db.Namespace, names[i])
+		}()
+	}
+	wg.Wait()
+	return objs, errors.Join(errs...)
+}
+
+func readChild(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, namespace, name string) (*unstructured.Unstructured, error) {
+	key := client.ObjectKey{Namespace: namespace, Name: name}
+	var err error
+	u := &unstructured.Unstructured{}
+	if gvk.Kind == phases.KindStatefulSet {
+		u.SetGroupVersionKind(gvk)
+		err = c.Get(ctx, key, u)
+	} else {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(gvk)
+		if err = c.Get(ctx, key, m); err == nil {
+			var obj map[string]any
+			obj, err = runtime.DefaultUnstructuredConverter.ToUnstructured(m)
+			u.Object = obj
+			u.SetGroupVersionKind(gvk)
+		}
+	}
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading %s %s/%s: %w", gvk.Kind, namespace, name, kube.Explain(err))
+	}
+	return u, nil
+}
+
+// done reports whether --watch stops at db: Ready, or Failed.
+func done(db *v1alpha1.Database) bool {
+	return db.IsReady() || db.Phase() == v1alpha1.PhaseFailed
+}
+
+// line is the --watch progress line of db.
+func line(db *v1alpha1.Database) string {
+	l := string(db.Phase())
+	if c := db.Condition(v1alpha1.ConditionReady); c != nil {
+		l += fmt.Sprintf(" (Ready=%s %s: %s)", c.Status, c.Reason, c.Message)
+	}
+	return l
+}
+
+// follow watches db until it is Ready or Failed, or ctx ends (then the last
+// Database seen is returned, without error: the status says it is not Ready). It
+// reports each change of phase or Ready condition.
+func follow(ctx context.Context, c client.WithWatch, db *v1alpha1.Database, report func(string)) (*v1alpha1.Database, error) {
+	last := line(db)
+	report(last)
+	for !done(db) {
+		w, err := c.Watch(ctx, &v1alpha1.DatabaseList{}, &client.ListOptions{
+			Namespace:     db.Namespace,
+			FieldSelector: fields.OneTermEqualSelector("metadata.name", db.Name),
+			Raw:           &metav1.ListOptions{ResourceVersion: db.ResourceVersion, AllowWatchBookmarks: true},
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return db, nil
+			}
+			return nil, fmt.Errorf("watching Database %s/%s: %w", db.Namespace, db.Name, kube.Explain(err))
+		}
+		next, err := followOnce(ctx, w, db, &last, report)
+		w.Stop()
+		if err != nil {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			report("not Ready or Failed when --timeout ended")
+			return next, nil
+		}
+		if next == nil { // the watch expired: read the Database again
+			if next, err = getDatabase(ctx, c, db.Namespace, db.Name); err != nil {
+				if ctx.Err() != nil {
+					return db, nil
+				}
+				return nil, err
+			}
+			if l := line(next); l != last {
+				last = l
+				report(l)
+			}
+		}
+		db = next
+	}
+	return db, nil
+}
+
+// followOnce follows one watch. It returns the last Database seen when the watch
+// ends or the Database is done, nil when the watch expired.
+func followOnce(ctx context.Context, w watch.Interface, db *v1alpha1.Database, last *string, report func(string)) (*v1alpha1.Database, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return db, nil
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return db, nil
+			}
+			switch ev.Type {
+			case watch.Error:
+				err := apierrors.FromObject(ev.Object)
+				if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+					return nil, nil
+				}
+				return nil, fmt.Errorf("watching Database %s/%s: %w", db.Namespace, db.Name, err)
+			case watch.Deleted:
+				return nil, fmt.Errorf("Database %s/%s was deleted", db.Namespace, db.Name)
+			}
+			next, ok := ev.Object.(*v1alpha1.Database)
+			if !ok {
+				continue
+			}
+			if ev.Type == watch.Bookmark {
+				db = db.DeepCopy()
+				db.ResourceVersion = next.ResourceVersion
+				continue
+			}
+			db = next
+			if l := line(db); l != *last {
+				*last = l
+				report(l)
+			}
+			if done(db) {
+				return db, nil
+			}
+		}
+	}
+}

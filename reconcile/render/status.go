@@ -1,0 +1,488 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/duration"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
+	"github.com/dbctl-io/dbctl/resilience"
+)
+
+// StatusFormatVersion is the formatVersion of `dbctl status -o json|yaml`.
+const StatusFormatVersion = 1
+
+// Exit codes of a Database's status (SPEC §4): Ready, Failed, not Ready yet.
+const (
+	StatusExitReady    = 0
+	StatusExitFailed   = 2
+	StatusExitNotReady = 3
+)
+
+// StatusDocument is `dbctl status -o json|yaml`.
+type StatusDocument struct {
+	FormatVersion int      `json:"formatVersion"`
+	Databases     []Status `json:"databases"`
+	// Errors are the Databases whose status could not be read (not found …).
+	Errors []StatusError `json:"errors"`
+	// ExitCode is the command's exit code: the most severe of the Databases'.
+	ExitCode int `json:"exitCode"`
+}
+
+// StatusError is a Database whose status could not be read.
+type StatusError struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Message   string `json:"message"`
+}
+
+// Status is what `dbctl status` shows of one Database. It holds no Secret value:
+// children are present or missing, dependency targets and errors are redacted.
+type Status struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Phase     string `json:"phase"`
+	// Ready is true when the phase is Ready and the Ready condition is True for the
+	// current generation.
+	Ready bool `json:"ready"`
+	// ExitCode is 0 Ready, 2 Failed, 3 not Ready yet.
+	ExitCode int `json:"exitCode"`
+	// Reason and Message are the Ready condition's.
+	Reason             string             `json:"reason"`
+	Message            string             `json:"message"`
+	Endpoint           string             `json:"endpoint"`
+	Generation         int64              `json:"generation"`
+	ObservedGeneration int64              `json:"observedGeneration"`
+	RetryCount         int32              `json:"retryCount"`
+	LastFailureTime    *time.Time         `json:"lastFailureTime,omitempty"`
+	RetryAt            *time.Time         `json:"retryAt,omitempty"`
+	VerifyStartTime    *time.Time         `json:"verifyStartTime,omitempty"`
+	VerifyDeadline     *time.Time         `json:"verifyDeadline,omitempty"`
+	Conditions         []StatusCondition  `json:"conditions"`
+	Children           []StatusChild      `json:"children"`
+	Dependencies       []StatusDependency `json:"dependencies"`
+	// Now is when the status was read; ages are relative to it.
+	Now time.Time `json:"observedAt"`
+}
+
+// StatusCondition is one condition of the Database.
+type StatusCondition struct {
+	Type               string    `json:"type"`
+	Status             string    `json:"status"`
+	Reason             string    `json:"reason"`
+	Message            string    `json:"message"`
+	LastTransitionTime time.Time `json:"lastTransitionTime"`
+	ObservedGeneration int64     `json:"observedGeneration"`
+}
+
+// StatusChild is one child object and its readiness.
+type StatusChild struct {
+	Phase string `json:"phase"`
+	Kind  string `json:"kind"`
+	Name  string `json:"name"`
+	// Expected is false for a child the spec does not want (the
+	// PodDisruptionBudget at 1 replica).
+	Expected bool `json:"expected"`
+	Exists   bool `json:"exists"`
+	// Owned is false for an object of that name that belongs to something else.
+	Owned bool `json:"owned"`
+	// Ready is true for a present child that needs nothing more (a StatefulSet
+	// fully rolled out).
+	Ready bool `json:"ready"`
+	// State is the text shown: "present", "missing", "2/3 ready" …
+	State string `json:"state"`
+	// ReadyReplicas and Replicas are the StatefulSet's.
+	ReadyReplicas *int32 `json:"readyReplicas,omitempty"`
+	Replicas      *int32 `json:"replicas,omitempty"`
+}
+
+// StatusDependency is one dependency and its circuit breaker.
+type StatusDependency struct {
+	Name string `json:"name"`
+	// Target is the URL (credentials and query removed) or host:port.
+	Target string `json:"target"`
+	// Breaker is closed, open or half-open; closed when the state file does not
+	// know the dependency.
+	Breaker   string     `json:"breaker"`
+	Failures  int        `json:"failures"`
+	OpenedAt  *time.Time `json:"openedAt,omitempty"`
+	NextProbe *time.Time `json:"nextProbe,omitempty"`
+	LastError string     `json:"lastError,omitempty"`
+}
+
+// StatusInput is what a Status is built from.
+type StatusInput struct {
+	Database *v1alpha1.Database
+	// Objects are the live children found (any order; absent ones left out).
+	Objects []*unstructured.Unstructured
+	// Breakers are the records of the breaker state file, by dependency name.
+	Breakers map[string]*resilience.Record
+	// Settings compute an open breaker's next probe.
+	Settings resilience.Settings
+	Now      time.Time
+}
+
+// conditionOrder is the order conditions are shown in; others follow by type.
+var conditionOrder = []string{v1alpha1.ConditionReady, v1alpha1.ConditionProvisioned, v1alpha1.ConditionConfigured,
+	v1alpha1.ConditionDeployed, v1alpha1.ConditionVerified, v1alpha1.ConditionDependenciesAvailable}
+
+// NewStatus builds the status of a Database from it, its live children and the
+// breaker records.
+func NewStatus(in StatusInput) Status {
+	db := in.Database
+	st := Status{Namespace: db.Namespace, Name: db.Name, Phase: string(db.Phase()), Ready: db.IsReady(),
+		Endpoint: db.Status.Endpoint, Generation: db.Generation, ObservedGeneration: db.Status.ObservedGeneration,
+		RetryCount: db.Status.RetryCount, Conditions: []StatusCondition{}, Children: []StatusChild{},
+		Dependencies: []StatusDependency{}, Now: in.Now.UTC()}
+	switch {
+	case st.Ready:
+		st.ExitCode = StatusExitReady
+	case db.Phase() == v1alpha1.PhaseFailed:
+		st.ExitCode = StatusExitFailed
+	default:
+		st.ExitCode = StatusExitNotReady
+	}
+	if c := db.Condition(v1alpha1.ConditionReady); c != nil {
+		st.Reason, st.Message = c.Reason, c.Message
+	}
+	st.LastFailureTime = timeOf(db.Status.LastFailureTime)
+	st.VerifyStartTime = timeOf(db.Status.VerifyStartTime)
+	if db.Phase() == v1alpha1.PhaseFailed {
+		if at := phases.RetryAt(db); !at.IsZero() {
+			at = at.UTC()
+			st.RetryAt = &at
+		}
+	}
+	if db.Phase() == v1alpha1.PhaseVerifying && db.Status.VerifyStartTime != nil {
+		d := phases.VerifyDeadline(db, in.Now).UTC()
+		st.VerifyDeadline = &d
+	}
+
+	conds := append([]metav1.Condition(nil), db.Status.Conditions...)
+	sort.SliceStable(conds, func(i, j int) bool {
+		oi, oj := condRank(conds[i].Type), condRank(conds[j].Type)
+		if oi != oj {
+			return oi < oj
+		}
+		return conds[i].Type < conds[j].Type
+	})
+	for _, c := range conds {
+		st.Conditions = append(st.Conditions, StatusCondition{Type: c.Type, Status: string(c.Status), Reason: c.Reason,
+			Message: resilience.RedactText(c.Message), LastTransitionTime: c.LastTransitionTime.UTC(), ObservedGeneration: c.ObservedGeneration})
+	}
+
+	live := map[string]*unstructured.Unstructured{}
+	for _, o := range in.Objects {
+		if o != nil {
+			live[o.GetKind()+"/"+o.GetName()] = o
+		}
+	}
+	for _, ch := range expectedChildren(db) {
+		st.Children = append(st.Children, child(db, ch, live[ch.kind+"/"+ch.name]))
+	}
+
+	for _, dep := range db.Spec.Dependencies {
+		sd := StatusDependency{Name: dep.Name, Target: resilience.RedactURL(dep.Target()), Breaker: string(resilience.StateClosed)}
+		if dep.URL == "" {
+			sd.Target = dep.TCP
+		}
+		if r := in.Breakers[dep.Name]; r != nil {
+			sd.Breaker = string(r.CurrentState())
+			sd.Failures = r.Failures
+			sd.LastError = resilience.RedactText(r.LastError)
+			if r.OpenedAt != nil && r.CurrentState() != resilience.StateClosed {
+				t := r.OpenedAt.UTC()
+				sd.OpenedAt = &t
+			}
+			if next := in.Settings.NextProbe(*r); !next.IsZero() {
+				next = next.UTC()
+				sd.NextProbe = &next
+			}
+		}
+		st.Dependencies = append(st.Dependencies, sd)
+	}
+	return st
+}
+
+func condRank(t string) int {
+	for i, c := range conditionOrder {
+		if c == t {
+			return i
+		}
+	}
+	return len(conditionOrder)
+}
+
+func timeOf(t *metav1.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+type expected struct {
+	phase    v1alpha1.Phase
+	kind     string
+	name     string
+	expected bool
+}
+
+// expectedChildren are the children a Database has (SPEC §2), the
+// PodDisruptionBudget marked unexpected at 1 replica.
+func expectedChildren(db *v1alpha1.Database) []expected {
+	return []expected{
+		{v1alpha1.PhaseProvisioning, phases.KindSecret, db.SecretName(), true},
+		{v1alpha1.PhaseProvisioning, phases.KindService, db.HeadlessServiceName(), true},
+		{v1alpha1.PhaseProvisioning, phases.KindService, db.ServiceName(), true},
+		{v1alpha1.PhaseConfiguring, phases.KindConfigMap, db.ConfigMapName(), true},
+		{v1alpha1.PhaseDeploying, phases.KindStatefulSet, db.StatefulSetName(), true},
+		{v1alpha1.PhaseDeploying, phases.KindPodDisruptionBudget, db.PodDisruptionBudgetName(), db.ReplicaCount() > 1},
+	}
+}
+
+// ChildKinds lists the kinds and names of the children to read for db, in order.
+func ChildKinds(db *v1alpha1.Database) (kinds, names []string) {
+	for _, e := range expectedChildren(db) {
+		kinds, names = append(kinds, e.kind), append(names, e.name)
+	}
+	return kinds, names
+}
+
+func child(db *v1alpha1.Database, e expected, obj *unstructured.Unstructured) StatusChild {
+	c := StatusChild{Phase: string(e.phase), Kind: e.kind, Name: e.name, Expected: e.expected}
+	switch {
+	case obj == nil && !e.expected:
+		c.Ready, c.State = true, fmt.Sprintf("not needed (replicas %d)", db.ReplicaCount())
+		return c
+	case obj == nil:
+		c.State = "missing"
+		return c
+	}
+	c.Exists = true
+	c.Owned = phases.IsOwnedBy(obj, db)
+	if !c.Owned {
+		c.State = "present, but not owned by this Database"
+		return c
+	}
+	if !e.expected {
+		c.State = fmt.Sprintf("present, to be removed (replicas %d)", db.ReplicaCount())
+		return c
+	}
+	c.Ready, c.State = true, "present"
+	if e.kind != phases.KindStatefulSet {
+		return c
+	}
+	desired, found, _ := unstructured.NestedInt64(obj.Object, "spec", "replicas")
+	if !found {
+		desired = 1
+	}
+	ready, _, _ := unstructured.NestedInt64(obj.Object, "status", "readyReplicas")
+	updated, _, _ := unstructured.NestedInt64(obj.Object, "status", "updatedReplicas")
+	observed, _, _ := unstructured.NestedInt64(obj.Object, "status", "observedGeneration")
+	d, r := int32(desired), int32(ready)
+	c.Replicas, c.ReadyReplicas = &d, &r
+	c.State = fmt.Sprintf("%d/%d ready", ready, desired)
+	var extra []string
+	if observed < obj.GetGeneration() {
+		extra = append(extra, "spec change not observed yet")
+	} else if updated < desired {
+		extra = append(extra, fmt.Sprintf("%d/%d updated", updated, desired))
+	}
+	if len(extra) > 0 {
+		c.State += " (" + strings.Join(extra, ", ") + ")"
+	}
+	c.Ready = ready >= desired && updated >= desired && observed >= obj.GetGeneration()
+	return c
+}
+
+// Age is kubectl's age of t at now ("5m", "2d3h"); "<unknown>" for a zero time.
+func Age(t, now time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(now.Sub(t))
+}
+
+// WriteStatuses writes the text status of each Database, separated by blank lines.
+func WriteStatuses(w io.Writer, sts []Status, s Style) error {
+	var b strings.Builder
+	for i, st := range sts {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		for _, l := range StatusLines(st, s) {
+			b.WriteString(l + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// StatusLines renders one Database's status.
+func StatusLines(st Status, s Style) []string {
+	now := st.Now
+	lines := []string{s.Bold("Database " + st.Namespace + "/" + st.Name)}
+	phase := st.Phase
+	switch {
+	case st.Ready:
+		phase = s.Green(phase)
+	case st.Phase == string(v1alpha1.PhaseFailed):
+		phase = s.Red(phase + ", needs a person")
+	default:
+		phase = s.Yellow(phase + ", not ready")
+	}
+	if !st.Ready && st.Reason != "" {
+		phase += " (" + st.Reason + ")"
+	}
+	kv := [][2]string{{"phase", phase}}
+	if !st.Ready && st.Message != "" {
+		kv = append(kv, [2]string{"message", st.Message})
+	}
+	if st.Endpoint != "" {
+		kv = append(kv, [2]string{"endpoint", st.Endpoint})
+	}
+	gen := fmt.Sprintf("%d (observed %d)", st.Generation, st.ObservedGeneration)
+	if st.ObservedGeneration < st.Generation {
+		gen += ": the spec changed since the last reconcile"
+	}
+	kv = append(kv, [2]string{"generation", gen})
+	if st.VerifyStartTime != nil {
+		v := "since " + Age(*st.VerifyStartTime, now)
+		if st.VerifyDeadline != nil {
+			v += ", times out at " + st.VerifyDeadline.Format(time.RFC3339) + " (spec.verify.timeout)"
+		}
+		kv = append(kv, [2]string{"verifying", v})
+	}
+	if st.LastFailureTime != nil {
+		kv = append(kv, [2]string{"failed", Age(*st.LastFailureTime, now) + " ago, " + fmt.Sprintf("%d retries so far", st.RetryCount)})
+	}
+	if st.RetryAt != nil {
+		v := "allowed at " + st.RetryAt.Format(time.RFC3339)
+		if now.Before(*st.RetryAt) {
+			v += " (in " + duration.HumanDuration(st.RetryAt.Sub(now)) + ")"
+		} else {
+			v += " (now: the next reconcile retries)"
+		}
+		kv = append(kv, [2]string{"retry", v})
+	}
+	for _, p := range kv {
+		lines = append(lines, fmt.Sprintf("  %-11s %s", p[0]+":", p[1]))
+	}
+
+	lines = append(lines, "", "  "+s.Bold("Conditions"))
+	if len(st.Conditions) == 0 {
+		lines = append(lines, "    (none: dbctl has not reconciled this Database yet)")
+	} else {
+		rows := [][]cell{{{t: "TYPE"}, {t: "STATUS"}, {t: "REASON"}, {t: "AGE"}, {t: "MESSAGE"}}}
+		for _, c := range st.Conditions {
+			paint := s.Red
+			if c.Status == string(metav1.ConditionTrue) {
+				paint = s.Green
+			}
+			rows = append(rows, []cell{{t: c.Type}, {t: c.Status, paint: paint}, {t: c.Reason},
+				{t: Age(c.LastTransitionTime, now)}, {t: oneLine(c.Message)}})
+		}
+		lines = append(lines, table("    ", rows)...)
+	}
+
+	lines = append(lines, "", "  "+s.Bold("Children"))
+	rows := [][]cell{}
+	for _, c := range st.Children {
+		paint := s.Green
+		switch {
+		case !c.Exists && c.Expected, !c.Owned && c.Exists:
+			paint = s.Red
+		case !c.Ready:
+			paint = s.Yellow
+		case !c.Exists:
+			paint = s.Faint
+		}
+		rows = append(rows, []cell{{t: c.Kind}, {t: c.Name}, {t: c.State, paint: paint}})
+	}
+	lines = append(lines, table("    ", rows)...)
+
+	if len(st.Dependencies) > 0 {
+		lines = append(lines, "", "  "+s.Bold("Dependencies"))
+		rows := [][]cell{{{t: "NAME"}, {t: "BREAKER"}, {t: "TARGET"}, {t: "DETAIL"}}}
+		for _, d := range st.Dependencies {
+			paint := s.Green
+			if d.Breaker != string(resilience.StateClosed) {
+				paint = s.Red
+			}
+			rows = append(rows, []cell{{t: d.Name}, {t: d.Breaker, paint: paint}, {t: d.Target}, {t: depDetail(d, now)}})
+		}
+		lines = append(lines, table("    ", rows)...)
+	}
+	return lines
+}
+
+func depDetail(d StatusDependency, now time.Time) string {
+	var parts []string
+	switch {
+	case d.Breaker == string(resilience.StateClosed) && d.Failures == 0:
+		parts = append(parts, "-")
+	case d.Breaker == string(resilience.StateClosed):
+		parts = append(parts, fmt.Sprintf("%d consecutive failures", d.Failures))
+	default:
+		if d.OpenedAt != nil {
+			parts = append(parts, "opened "+Age(*d.OpenedAt, now)+" ago")
+		}
+		if d.NextProbe != nil {
+			parts = append(parts, "next probe at "+d.NextProbe.Format(time.RFC3339))
+		}
+	}
+	if d.LastError != "" && d.Breaker != string(resilience.StateClosed) || d.LastError != "" && d.Failures > 0 {
+		parts = append(parts, "last error: "+oneLine(d.LastError))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// cell is a table cell: its text and how to paint it (after padding, so that
+// colour codes do not upset the alignment).
+type cell struct {
+	t     string
+	paint func(string) string
+}
+
+func table(prefix string, rows [][]cell) []string {
+	var widths []int
+	for _, r := range rows {
+		for i, c := range r {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			if n := len([]rune(c.t)); n > widths[i] {
+				widths[i] = n
+			}
+		}
+	}
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		var b strings.Builder
+		b.WriteString(prefix)
+		for i, c := range r {
+			text := c.t
+			if i < len(r)-1 {
+				text += strings.Repeat(" ", widths[i]-len([]rune(c.t))+2)
+			}
+			if c.paint != nil {
+				text = c.paint(c.t) + text[len(c.t):]
+			}
+			b.WriteString(text)
+		}
+		out = append(out, strings.TrimRight(b.String(), " "))
+	}
+	return out
+}
