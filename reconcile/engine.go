@@ -208,8 +208,13 @@ func (r *run) step(ctx context.Context) (phases.Decision, *snapshot, error) {
 					r.db.Namespace, r.db.Name, maxWrites, strings.Join(snap.obs.Drift(), "; ")))
 			}
 		}
+		raced := false
 		for _, p := range d.Apply {
 			changes, took, err := r.e.writeChildren(ctx, r.writer, r.db, snap, p)
+			if errors.Is(err, errSecretRace) {
+				raced = true
+				break
+			}
 			for i := range changes {
 				r.res.Changes = append(r.res.Changes, changes[i])
 				r.emit(Event{Type: EventChange, Change: &changes[i]})
@@ -225,6 +230,12 @@ func (r *run) step(ctx context.Context) (phases.Decision, *snapshot, error) {
 				d = rd
 				break
 			}
+		}
+		if raced {
+			if conflicts < maxStatusConflicts {
+				continue // another run created the Secret: observe again, at once
+			}
+			return d, snap, errSecretRace
 		}
 		db, _, err := r.e.writeStatus(ctx, r.db, d.Status)
 		if apierrors.IsConflict(err) && conflicts < maxStatusConflicts {

@@ -457,3 +457,36 @@ func TestNotOwnedChildIsNotAdopted(t *testing.T) {
 		t.Errorf("message: %s", r.Message)
 	}
 }
+
+func TestConcurrentRunsConverge(t *testing.T) {
+	h := newHarness(t)
+	h.simulateRollouts()
+	tgt := h.target(postgres("orders", 3, ""))
+	var wg sync.WaitGroup
+	results := make([]*reconcile.Result, 4)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = h.reconcile(tgt, time.Minute)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Outcome != reconcile.OutcomeReady && r.Outcome != reconcile.OutcomeNotReady {
+			t.Errorf("run %d: %s: %s", i, r.Outcome, r.Message)
+		}
+	}
+	var secrets corev1.SecretList
+	if err := env.Client.List(context.Background(), &secrets, client.InNamespace(h.ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(secrets.Items) != 1 {
+		t.Fatalf("%d Secrets", len(secrets.Items))
+	}
+	pw := h.password("orders")
+	requireOutcome(t, h.reconcile(tgt, time.Minute), reconcile.OutcomeReady)
+	if h.password("orders") != pw {
+		t.Error("the password changed")
+	}
+}

@@ -110,6 +110,7 @@ var keyFields = map[string][]keyField{
 		{"type", []any{"type"}},
 	},
 	phases.KindService: {
+		{"spec.clusterIP", []any{"spec", "clusterIP"}}, // shown only when None (headless)
 		{"spec.type", []any{"spec", "type"}},
 		{"spec.publishNotReadyAddresses", []any{"spec", "publishNotReadyAddresses"}},
 		{"spec.ports", []any{"spec", "ports"}},
@@ -141,10 +142,8 @@ func keyFieldLines(c reconcile.Change) []string {
 		if v == nil || v == "" {
 			continue
 		}
-		if c.Kind == phases.KindService && kf.path == "spec.type" {
-			if ip, _ := dig(after.Object, []any{"spec", "clusterIP"}).(string); ip == "None" {
-				lines = append(lines, "spec.clusterIP: None")
-			}
+		if kf.path == "spec.clusterIP" && v != "None" {
+			continue // an allocated address is not the spec's, and changes with every dry run
 		}
 		lines = append(lines, kf.path+": "+inline(v))
 	}
