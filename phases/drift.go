@@ -129,12 +129,34 @@ func hasPath(obj map[string]any, path string) bool {
 // DiffPaths returns the paths at which a and b differ (the same walk Drift uses).
 func DiffPaths(a, b map[string]any) []string {
 	var paths []string
-	diffValues("", a, b, &paths)
-	sort.Strings(paths)
+	for _, d := range Diff(a, b) {
+		paths = append(paths, d.Path)
+	}
 	return paths
 }
 
+// Difference is one place where two objects differ: the path and the value on each
+// side (nil when absent).
+type Difference struct {
+	Path        string
+	Left, Right any
+}
+
+// Diff returns where a and b differ, sorted by path. Keys with dots in them (an
+// annotation such as dbctl.io/config-hash) make paths ambiguous to parse, which is
+// why the values come with them.
+func Diff(a, b map[string]any) []Difference {
+	var out []Difference
+	walkDiff("", a, b, func(path string, x, y any) { out = append(out, Difference{path, x, y}) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
 func diffValues(path string, a, b any, out *[]string) {
+	walkDiff(path, a, b, func(p string, _, _ any) { *out = append(*out, p) })
+}
+
+func walkDiff(path string, a, b any, emit func(path string, a, b any)) {
 	if normalize(a) == nil && normalize(b) == nil {
 		return
 	}
@@ -142,29 +164,29 @@ func diffValues(path string, a, b any, out *[]string) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
 		if !ok {
-			*out = append(*out, orRoot(path))
+			emit(orRoot(path), a, b)
 			return
 		}
 		for k, x := range av {
-			diffValues(join(path, k), x, bv[k], out)
+			walkDiff(join(path, k), x, bv[k], emit)
 		}
 		for k, y := range bv {
 			if _, seen := av[k]; !seen {
-				diffValues(join(path, k), nil, y, out)
+				walkDiff(join(path, k), nil, y, emit)
 			}
 		}
 	case []any:
 		bv, ok := b.([]any)
 		if !ok || len(av) != len(bv) {
-			*out = append(*out, orRoot(path))
+			emit(orRoot(path), a, b)
 			return
 		}
 		for i := range av {
-			diffValues(fmt.Sprintf("%s[%d]", path, i), av[i], bv[i], out)
+			walkDiff(fmt.Sprintf("%s[%d]", path, i), av[i], bv[i], emit)
 		}
 	default:
 		if !reflect.DeepEqual(normalize(a), normalize(b)) {
-			*out = append(*out, orRoot(path))
+			emit(orRoot(path), a, b)
 		}
 	}
 }

@@ -87,6 +87,9 @@ func (w *Writer) Apply(ctx context.Context, desired, live *unstructured.Unstruct
 			}
 			continue
 		}
+		if m == kube.FieldManager {
+			continue // dbctl's own Update entry (the Secret it created): nothing to report
+		}
 		sort.Strings(fields)
 		takeOvers = append(takeOvers, TakeOver{Manager: m, Fields: fields})
 	}

@@ -94,8 +94,8 @@ func NewChange(phase v1alpha1.Phase, kind string, before, after *unstructured.Un
 	case after == nil:
 		c.Action = ActionDelete
 	default:
-		for _, p := range phases.DiffPaths(b.Object, a.Object) {
-			c.Fields = append(c.Fields, fieldChange(kind, p, b.Object, a.Object))
+		for _, d := range phases.Diff(b.Object, a.Object) {
+			c.Fields = append(c.Fields, fieldChange(kind, d))
 		}
 		c.Action = ActionUpdate
 		if len(c.Fields) == 0 {
@@ -141,24 +141,33 @@ func Clean(obj *unstructured.Unstructured) *unstructured.Unstructured {
 	return c
 }
 
-func fieldChange(kind, path string, before, after map[string]any) FieldChange {
-	fc := FieldChange{Path: path}
-	if kind == phases.KindSecret && (strings.HasPrefix(path, "data.") || strings.HasPrefix(path, "stringData.")) {
+func fieldChange(kind string, d phases.Difference) FieldChange {
+	fc := FieldChange{Path: d.Path}
+	if kind == phases.KindSecret && isSecretData(d.Path) {
 		fc.Sensitive = true
-		ov, nv := lookup(before, path), lookup(after, path)
 		switch {
-		case ov == nil:
+		case d.Left == nil:
 			fc.New = SensitiveValue
-		case nv == nil:
+		case d.Right == nil:
 			fc.Old = SensitiveValue
 		default:
 			fc.Old, fc.New = SensitiveChanged, SensitiveChanged
 		}
 		return fc
 	}
-	fc.Old = scalar(lookup(before, path))
-	fc.New = scalar(lookup(after, path))
+	fc.Old, fc.New = scalar(d.Left), scalar(d.Right)
 	return fc
+}
+
+// isSecretData reports whether a path of a Secret holds data (data, data.key,
+// stringData…): anything that may carry a value.
+func isSecretData(path string) bool {
+	for _, root := range []string{"data", "stringData"} {
+		if path == root || strings.HasPrefix(path, root+".") || strings.HasPrefix(path, root+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // maskSecret replaces every value under data and stringData with a placeholder:
@@ -188,50 +197,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// lookup finds a path produced by phases.DiffPaths ("a.b[2].c") in an object.
-func lookup(obj map[string]any, path string) any {
-	var cur any = obj
-	for _, part := range splitPath(path) {
-		switch v := cur.(type) {
-		case map[string]any:
-			cur = v[part.key]
-		case []any:
-			if part.index < 0 || part.index >= len(v) {
-				return nil
-			}
-			cur = v[part.index]
-		default:
-			return nil
-		}
-		if part.index >= 0 && part.key != "" {
-			l, ok := cur.([]any)
-			if !ok || part.index >= len(l) {
-				return nil
-			}
-			cur = l[part.index]
-		}
-	}
-	return cur
-}
-
-type pathPart struct {
-	key   string
-	index int
-}
-
-func splitPath(path string) []pathPart {
-	var parts []pathPart
-	for _, seg := range strings.Split(path, ".") {
-		p := pathPart{key: seg, index: -1}
-		if i := strings.IndexByte(seg, '['); i >= 0 && strings.HasSuffix(seg, "]") {
-			p.key = seg[:i]
-			fmt.Sscanf(seg[i+1:len(seg)-1], "%d", &p.index)
-		}
-		parts = append(parts, p)
-	}
-	return parts
 }
 
 // scalar renders a value on one line: strings as they are, anything else as

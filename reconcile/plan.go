@@ -222,7 +222,7 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 	p.New = live == nil
 	obj, conflict, _, err := e.dryApply(ctx, w, t.Object, live)
 	if err != nil {
-		if isNamespaceMissing(err) || (live == nil && apierrors.IsNotFound(err)) && e.namespaceMissing(ctx, t.Namespace) {
+		if isNamespaceMissing(err) || (live == nil && apierrors.IsNotFound(err) && e.namespaceMissing(ctx, t.Namespace)) {
 			return e.fromObject(t.Object, true)
 		}
 		return nil, false, err

@@ -51,8 +51,10 @@ type Clients struct {
 
 // New returns a Factory for the real process: system streams, kubectl-style config flags.
 func New() *Factory {
+	secrets := &redact.Set{}
 	f := &Factory{
-		IOStreams:        System(),
+		IOStreams:        System().Redacted(secrets),
+		Secrets:          secrets,
 		ConfigFlags:      genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithDiscoveryQPS(50),
 		Verbose:          new(bool),
 		QPS:              new(float32),

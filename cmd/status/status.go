@@ -97,6 +97,9 @@ With several Databases, the most severe code wins (1 > 2 > 3 > 0).`,
 	return cmd
 }
 
+// finalRead is how long the read after a --watch that ran out of time may take.
+const finalRead = 30 * time.Second
+
 // outcome is the status of one Database, or why it could not be read.
 type outcome struct {
 	target reconcile.Target
@@ -109,6 +112,9 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	// --timeout bounds the reads and the --watch; after a --watch that ran out of
+	// time, the final read gets a moment of its own.
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	targets, err := opts.Input.Targets(ctx, opts.IO, clients, opts.Names)
@@ -138,7 +144,13 @@ func run(ctx context.Context, opts *Options) error {
 				outs[i].err = err
 				return
 			}
-			objs, err := readChildren(ctx, clients.Client, db)
+			readCtx := ctx
+			if ctx.Err() != nil {
+				var cancel context.CancelFunc
+				readCtx, cancel = context.WithTimeout(parent, finalRead)
+				defer cancel()
+			}
+			objs, err := readChildren(readCtx, clients.Client, db)
 			if err != nil {
 				outs[i].err = err
 				return

@@ -139,7 +139,7 @@ func keyFieldLines(c reconcile.Change) []string {
 	var lines []string
 	for _, kf := range keyFields[c.Kind] {
 		v := dig(after.Object, kf.at)
-		if v == nil || v == "" {
+		if empty(v) {
 			continue
 		}
 		if kf.path == "spec.clusterIP" && v != "None" {
@@ -168,6 +168,20 @@ func keyFieldLines(c reconcile.Change) []string {
 		}
 	}
 	return lines
+}
+
+func empty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
 }
 
 // inline renders a value on one line (maps and lists in flow style).

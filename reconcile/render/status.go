@@ -439,7 +439,7 @@ func depDetail(d StatusDependency, now time.Time) string {
 			parts = append(parts, "next probe at "+d.NextProbe.Format(time.RFC3339))
 		}
 	}
-	if d.LastError != "" && d.Breaker != string(resilience.StateClosed) || d.LastError != "" && d.Failures > 0 {
+	if d.LastError != "" && (d.Breaker != string(resilience.StateClosed) || d.Failures > 0) {
 		parts = append(parts, "last error: "+oneLine(d.LastError))
 	}
 	return strings.Join(parts, "; ")

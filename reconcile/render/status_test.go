@@ -1,0 +1,148 @@
+package render_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/reconcile/render"
+	"github.com/dbctl-io/dbctl/resilience"
+)
+
+var now = time.Date(2025, 3, 14, 12, 0, 0, 0, time.UTC)
+
+func ago(d time.Duration) metav1.Time { return metav1.NewTime(now.Add(-d)) }
+
+func cond(typ string, ok bool, reason, msg string, age time.Duration) metav1.Condition {
+	st := metav1.ConditionFalse
+	if ok {
+		st = metav1.ConditionTrue
+	}
+	return metav1.Condition{Type: typ, Status: st, Reason: reason, Message: msg, LastTransitionTime: ago(age), ObservedGeneration: 3}
+}
+
+// child returns a live child owned by db (or, with owner "", by nothing).
+func child(db *v1alpha1.Database, kind, apiVersion, name string, extra map[string]any) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]any{}}
+	for k, v := range extra {
+		u.Object[k] = v
+	}
+	u.SetAPIVersion(apiVersion)
+	u.SetKind(kind)
+	u.SetNamespace(db.Namespace)
+	u.SetName(name)
+	u.SetGeneration(2)
+	tr := true
+	u.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "dbctl.io/v1alpha1", Kind: "Database", Name: db.Name, UID: db.UID, Controller: &tr}})
+	return u
+}
+
+func children(db *v1alpha1.Database, ready, updated int64, pdb bool) []*unstructured.Unstructured {
+	objs := []*unstructured.Unstructured{
+		child(db, "Secret", "v1", db.SecretName(), nil),
+		child(db, "Service", "v1", db.HeadlessServiceName(), nil),
+		child(db, "Service", "v1", db.ServiceName(), nil),
+		child(db, "ConfigMap", "v1", db.ConfigMapName(), nil),
+		child(db, "StatefulSet", "apps/v1", db.StatefulSetName(), map[string]any{
+			"spec":   map[string]any{"replicas": int64(db.ReplicaCount())},
+			"status": map[string]any{"observedGeneration": int64(2), "readyReplicas": ready, "updatedReplicas": updated},
+		}),
+	}
+	if pdb {
+		objs = append(objs, child(db, "PodDisruptionBudget", "policy/v1", db.PodDisruptionBudgetName(), nil))
+	}
+	return objs
+}
+
+func statusDB(phase v1alpha1.Phase) *v1alpha1.Database {
+	db := database("orders", 3)
+	db.Default()
+	db.UID, db.Generation = "uid-1", 3
+	db.Status = v1alpha1.DatabaseStatus{Phase: phase, ObservedGeneration: 3, Endpoint: "orders.shop.svc:5432"}
+	return db
+}
+
+func TestStatusGolden(t *testing.T) {
+	// Ready.
+	ready := statusDB(v1alpha1.PhaseReady)
+	ready.Status.Conditions = []metav1.Condition{
+		cond("Verified", true, "Reconciled", "StatefulSet rolled out, 3/3 replicas ready", 2*time.Hour),
+		cond("Ready", true, "Reconciled", "Database is ready at orders.shop.svc:5432", 2*time.Hour),
+		cond("Provisioned", true, "Reconciled", "credentials Secret and Services applied", 50*time.Hour),
+		cond("Configured", true, "Reconciled", "engine configuration applied", 50*time.Hour),
+		cond("Deployed", true, "Reconciled", "StatefulSet applied", 50*time.Hour),
+		cond("DependenciesAvailable", true, "NoDependencies", "no dependencies declared", 50*time.Hour),
+	}
+
+	// Verifying, 2/3 ready.
+	verifying := statusDB(v1alpha1.PhaseVerifying)
+	start := ago(2 * time.Minute)
+	verifying.Status.VerifyStartTime = &start
+	verifying.Status.Conditions = []metav1.Condition{
+		cond("Ready", false, "WaitingForRollout", "Verifying: waiting for the StatefulSet rollout", 2*time.Minute),
+		cond("Verified", false, "WaitingForRollout", "waiting for the StatefulSet rollout", 2*time.Minute),
+	}
+
+	// Failed, with its retry time.
+	failed := statusDB(v1alpha1.PhaseFailed)
+	failed.Spec.Replicas = new(int32)
+	*failed.Spec.Replicas = 1
+	lastFailure := ago(10 * time.Second)
+	failed.Status.LastFailureTime, failed.Status.RetryCount = &lastFailure, 2
+	failed.Status.Conditions = []metav1.Condition{
+		cond("Ready", false, "VerificationTimeout", "verification did not finish within 5m0s (spec.verify.timeout): StatefulSet orders has 0/1 replicas ready", 10*time.Second),
+	}
+
+	// A dependency whose breaker is open, another closed with failures, one unknown.
+	deps := statusDB(v1alpha1.PhaseVerifying)
+	deps.Status.VerifyStartTime = &start
+	deps.Spec.Dependencies = []v1alpha1.Dependency{
+		{Name: "backup-store", URL: "https://backup:s3cr3t-token@backup.internal/healthz?key=abc"},
+		{Name: "vault", TCP: "vault.internal:8200"},
+		{Name: "metrics", URL: "http://metrics.internal/ready"},
+	}
+	deps.Status.Conditions = []metav1.Condition{
+		cond("Ready", false, "ExternalSystemUnavailable", "dependency backup-store unavailable: circuit open", time.Minute),
+		cond("DependenciesAvailable", false, "ExternalSystemUnavailable", "dependency backup-store unavailable: circuit open", time.Minute),
+	}
+	opened := now.Add(-30 * time.Second)
+	breakers := map[string]*resilience.Record{
+		"backup-store": {State: resilience.StateOpen, Failures: 5, OpenedAt: &opened, LastError: "GET https://backup.internal/healthz: connection refused"},
+		"vault":        {State: resilience.StateClosed, Failures: 2, LastError: "dial tcp vault.internal:8200: i/o timeout"},
+	}
+
+	for _, tc := range []struct {
+		name     string
+		db       *v1alpha1.Database
+		objs     []*unstructured.Unstructured
+		breakers map[string]*resilience.Record
+		code     int
+	}{
+		{"status-ready.txt", ready, children(ready, 3, 3, true), nil, 0},
+		{"status-verifying.txt", verifying, children(verifying, 2, 3, true), nil, 3},
+		{"status-failed.txt", failed, children(failed, 0, 1, true)[1:], nil, 2},
+		{"status-breaker-open.txt", deps, children(deps, 3, 3, true), breakers, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := render.NewStatus(render.StatusInput{Database: tc.db, Objects: tc.objs, Breakers: tc.breakers, Now: now})
+			if st.ExitCode != tc.code {
+				t.Errorf("exit code %d, want %d", st.ExitCode, tc.code)
+			}
+			var b bytes.Buffer
+			if err := render.WriteStatuses(&b, []render.Status{st}, render.NewStyle(false)); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.name, b.String())
+			js, _ := json.Marshal(st)
+			if strings.Contains(b.String()+string(js), "s3cr3t") || strings.Contains(b.String()+string(js), "key=abc") {
+				t.Errorf("a dependency URL's credentials show:\n%s\n%s", b.String(), js)
+			}
+		})
+	}
+}

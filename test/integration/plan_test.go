@@ -1,0 +1,489 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/cmd/root"
+)
+
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite the golden files in testdata/")
+	}
+}
+
+func updateGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// planFixture is a namespace of the test's own, with files and helpers.
+type planFixture struct {
+	t   *testing.T
+	ns  string
+	dir string
+	// replace normalises outputs for golden files: the namespace, the directory
+	// of the files, UIDs.
+	replace []string
+}
+
+func newPlanFixture(t *testing.T) *planFixture {
+	t.Helper()
+	f := &planFixture{t: t, ns: env.Namespace(t), dir: t.TempDir()}
+	f.replace = []string{f.dir + string(filepath.Separator), "", f.ns, "shop"}
+	return f
+}
+
+// file writes a file in the fixture's directory and returns its path.
+func (f *planFixture) file(name, content string) string {
+	f.t.Helper()
+	p := filepath.Join(f.dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+// postgres is a Database document in the fixture's namespace.
+func (f *planFixture) postgres(name string, replicas int, extra string) string {
+	return fmt.Sprintf(`apiVersion: dbctl.io/v1alpha1
+kind: Database
+metadata: {name: %s, namespace: %s}
+spec:
+  engine: postgres
+  version: "16"
+  replicas: %d
+  storage: {size: 1Gi}
+%s`, name, f.ns, replicas, extra)
+}
+
+// simulateRollouts plays the StatefulSet controller, which envtest does not run:
+// every StatefulSet of the namespace is marked fully rolled out.
+func (f *planFixture) simulateRollouts() {
+	ctx, cancel := context.WithCancel(context.Background())
+	f.t.Cleanup(cancel)
+	w, err := env.Client.Watch(ctx, &appsv1.StatefulSetList{}, client.InNamespace(f.ns))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	go func() {
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Added && ev.Type != watch.Modified {
+				continue
+			}
+			sts := ev.Object.(*appsv1.StatefulSet)
+			n := int32(1)
+			if sts.Spec.Replicas != nil {
+				n = *sts.Spec.Replicas
+			}
+			want := appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: n, ReadyReplicas: n,
+				CurrentReplicas: n, UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r1", UpdateRevision: "r1"}
+			if equality.Semantic.DeepEqual(sts.Status, want) {
+				continue
+			}
+			sts = sts.DeepCopy()
+			sts.Status = want
+			_ = env.Client.Status().Update(ctx, sts) // a conflict means a newer event follows
+		}
+	}()
+}
+
+// inventoryKinds are every kind dbctl reads or writes.
+var inventoryKinds = []schema.GroupVersionKind{
+	{Group: "dbctl.io", Version: "v1alpha1", Kind: "DatabaseList"},
+	{Version: "v1", Kind: "SecretList"},
+	{Version: "v1", Kind: "ServiceList"},
+	{Version: "v1", Kind: "ConfigMapList"},
+	{Version: "v1", Kind: "PersistentVolumeClaimList"},
+	{Group: "apps", Version: "v1", Kind: "StatefulSetList"},
+	{Group: "policy", Version: "v1", Kind: "PodDisruptionBudgetList"},
+}
+
+// inventory is every object of the cluster that dbctl could touch, and every
+// namespace, with its resourceVersion.
+func inventory(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, gvk := range append(inventoryKinds, schema.GroupVersionKind{Version: "v1", Kind: "NamespaceList"}) {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk)
+		if err := env.Client.List(context.Background(), list); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range list.Items {
+			out[gvk.Kind+" "+o.GetNamespace()+"/"+o.GetName()] = o.GetResourceVersion()
+		}
+	}
+	return out
+}
+
+// requireSameInventory fails when an object appeared, disappeared or changed.
+func requireSameInventory(t *testing.T, what string, before, after map[string]string) {
+	t.Helper()
+	var diffs []string
+	for k, v := range before {
+		if after[k] != v {
+			diffs = append(diffs, fmt.Sprintf("%s: %s → %q", k, v, after[k]))
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			diffs = append(diffs, k+": created")
+		}
+	}
+	sort.Strings(diffs)
+	if len(diffs) > 0 {
+		t.Errorf("%s changed the cluster:\n%s", what, strings.Join(diffs, "\n"))
+	}
+}
+
+func (f *planFixture) normalize(s string) string {
+	return strings.NewReplacer(f.replace...).Replace(s)
+}
+
+// uid adds the Database's UID to what normalize replaces.
+func (f *planFixture) uid(name string) {
+	db := &v1alpha1.Database{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: name}, db); err != nil {
+		f.t.Fatal(err)
+	}
+	f.replace = append(f.replace, string(db.UID), "(uid of "+name+")")
+}
+
+// golden compares the normalised output with testdata/name (go test -update rewrites it).
+func (f *planFixture) golden(name, got string) {
+	f.t.Helper()
+	got = f.normalize(got)
+	path := filepath.Join("testdata", name)
+	if updateGolden() {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			f.t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			f.t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		f.t.Fatalf("%v (go test -update creates it)", err)
+	}
+	if got != string(want) {
+		f.t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// reconcile runs dbctl reconcile and requires Ready.
+func (f *planFixture) reconcile(file string) (stdout, stderr string) {
+	f.t.Helper()
+	out, errOut, code := runDbctl(f.t, nil, "reconcile", "-f", file, "--timeout", "1m")
+	if code != 0 {
+		f.t.Fatalf("reconcile: exit %d\n%s\n%s", code, out, errOut)
+	}
+	return out, errOut
+}
+
+// plan runs dbctl plan and requires the exit code.
+func (f *planFixture) plan(wantCode int, args ...string) (stdout, stderr string) {
+	f.t.Helper()
+	out, errOut, code := runDbctl(f.t, nil, append([]string{"plan"}, args...)...)
+	if code != wantCode {
+		f.t.Fatalf("plan %v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", args, code, wantCode, out, errOut)
+	}
+	return out, errOut
+}
+
+const schemaID = "https://dbctl.io/schemas/plan-format-1.json"
+
+// validatePlanJSON validates out against docs/plan-format.schema.json.
+func validatePlanJSON(t *testing.T, out string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "plan-format.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(schemaID, doc); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Compile(schemaID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(out))
+	if err != nil {
+		t.Fatalf("plan -o json is not JSON: %v\n%s", err, out)
+	}
+	if err := s.Validate(inst); err != nil {
+		t.Errorf("plan -o json does not validate against docs/plan-format.schema.json: %v\n%s", err, out)
+	}
+}
+
+func TestPlanChangesNothingThenReconcileThenNoChanges(t *testing.T) {
+	f := newPlanFixture(t)
+	f.simulateRollouts()
+	file := f.file("orders.yaml", f.postgres("orders", 3, "  parameters: {max_connections: \"200\"}\n"))
+
+	// A new Database: everything is a create, and nothing is written.
+	before := inventory(t)
+	out, _ := f.plan(2, "-f", file, "--detailed-exitcode")
+	requireSameInventory(t, "plan of a new Database", before, inventory(t))
+	err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, &v1alpha1.Database{})
+	if !apierrors.IsNotFound(err) {
+		t.Fatalf("the Database exists after plan: %v", err)
+	}
+	f.golden("plan-new.txt", out)
+	jsonOut, _ := f.plan(0, "-f", file, "-o", "json")
+	validatePlanJSON(t, jsonOut)
+	requireSameInventory(t, "plan -o json of a new Database", before, inventory(t))
+
+	// Reconcile shows its changes phase by phase, as plan renders them.
+	_, progress := f.reconcile(file)
+	for _, want := range []string{"/orders:   + Secret " + f.ns + "/orders-credentials", "/orders:   + StatefulSet " + f.ns + "/orders",
+		"/orders:       spec.replicas: 3"} {
+		if !strings.Contains(progress, want) {
+			t.Errorf("reconcile progress lacks %q:\n%s", want, progress)
+		}
+	}
+	f.uid("orders")
+
+	// After reconcile: no changes, exit 0 with --detailed-exitcode; nothing written.
+	before = inventory(t)
+	out, _ = f.plan(0, "-f", file, "--detailed-exitcode")
+	f.golden("plan-nochange.txt", out)
+	out, _ = f.plan(0, "orders", "-n", f.ns, "--detailed-exitcode")
+	if !strings.Contains(out, "Plan: 0 to add, 0 to change, 0 to delete, 6 unchanged.") {
+		t.Errorf("plan by name:\n%s", out)
+	}
+	requireSameInventory(t, "plan without changes", before, inventory(t))
+
+	// A spec change: one replica (the PodDisruptionBudget goes), another config.
+	file = f.file("orders.yaml", f.postgres("orders", 1, "  parameters: {max_connections: \"300\"}\n"))
+	out, _ = f.plan(2, "-f", file, "--detailed-exitcode")
+	f.golden("plan-update.txt", out)
+	jsonOut, _ = f.plan(0, "-f", file, "-o", "json")
+	validatePlanJSON(t, jsonOut)
+	requireSameInventory(t, "plan of a spec change", before, inventory(t))
+	for _, want := range []string{"~ StatefulSet", "spec.replicas: 3 → 1", "- PodDisruptionBudget", "-    max_connections = '200'",
+		"+    max_connections = '300'", "phase: Ready → Updating → Verifying → Ready", "Plan: 0 to add, 2 to change, 1 to delete, 3 unchanged."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q", want)
+		}
+	}
+
+	// What plan said is what reconcile does.
+	f.reconcile(file)
+	f.plan(0, "-f", file, "--detailed-exitcode")
+}
+
+func TestPlanSecretKeyChange(t *testing.T) {
+	f := newPlanFixture(t)
+	f.simulateRollouts()
+	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
+	f.uid("orders")
+	before := inventory(t)
+	out, _ := f.plan(2, "-f", f.file("orders.yaml", f.postgres("orders", 1, "  credentials: {username: shop}\n")), "--detailed-exitcode")
+	requireSameInventory(t, "plan of a username change", before, inventory(t))
+	f.golden("plan-secret.txt", out)
+	for _, want := range []string{"data.username: (sensitive value changed)", "data.uri: (sensitive value changed)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q", want)
+		}
+	}
+}
+
+func TestPlanDrift(t *testing.T) {
+	f := newPlanFixture(t)
+	f.simulateRollouts()
+	file := f.file("orders.yaml", f.postgres("orders", 3, ""))
+	f.reconcile(file)
+	f.uid("orders")
+	// kubectl scale: an Update through the scale subresource.
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "orders"}}
+	if err := env.Client.SubResource("scale").Patch(context.Background(), sts,
+		client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"replicas":1}}`)), client.FieldOwner("kubectl-scale")); err != nil {
+		t.Fatal(err)
+	}
+	before := inventory(t)
+	out, _ := f.plan(2, "-f", file, "--detailed-exitcode")
+	requireSameInventory(t, "plan of drift", before, inventory(t))
+	f.golden("plan-drift.txt", out)
+	// From the cluster (no file) the drift shows the same way.
+	out2, _ := f.plan(2, "orders", "-n", f.ns, "--detailed-exitcode")
+	if !strings.Contains(out2, "spec.replicas: 1 → 3") {
+		t.Errorf("plan by name does not show the drift:\n%s", out2)
+	}
+}
+
+func TestPlanSeveralDatabases(t *testing.T) {
+	f := newPlanFixture(t)
+	f.simulateRollouts()
+	f.reconcile(f.file("a-orders.yaml", f.postgres("orders", 2, "")))
+	f.uid("orders")
+	f.file("b-ledger.yaml", f.postgres("ledger", 1, "")+"---\n"+strings.Replace(f.postgres("audit", 1, ""), `version: "16"`, `version: "17"`, 1))
+	before := inventory(t)
+	out, _ := f.plan(2, "-f", f.dir, "--detailed-exitcode", "--concurrency", "2")
+	requireSameInventory(t, "plan of several Databases", before, inventory(t))
+	f.golden("plan-several.txt", out)
+	if !strings.HasSuffix(out, "\nTotal: 10 to add, 0 to change, 0 to delete, 6 unchanged.\n") {
+		t.Errorf("total line:\n%s", out)
+	}
+	jsonOut, _ := f.plan(0, "-f", f.dir, "-o", "json")
+	validatePlanJSON(t, jsonOut)
+}
+
+func TestPlanConflictWithAnotherApplier(t *testing.T) {
+	f := newPlanFixture(t)
+	f.simulateRollouts()
+	file := f.file("orders.yaml", f.postgres("orders", 3, ""))
+	f.reconcile(file)
+	other := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "StatefulSet",
+		"metadata": map[string]any{"name": "orders", "namespace": f.ns},
+		"spec":     map[string]any{"replicas": int64(2)},
+	}}
+	if err := env.Client.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(other),
+		client.FieldOwner("argocd-controller"), client.ForceOwnership); err != nil {
+		t.Fatal(err)
+	}
+	before := inventory(t)
+	out, _ := f.plan(2, "-f", file, "--detailed-exitcode")
+	for _, want := range []string{"! StatefulSet " + f.ns + "/orders: conflict with another applier",
+		"owned by another applier: argocd-controller: .spec.replicas", "spec.replicas: 2 → 3", "Conflicts: 1 object"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, out)
+		}
+	}
+	jsonOut, _ := f.plan(0, "-f", file, "-o", "json")
+	validatePlanJSON(t, jsonOut)
+	if !strings.Contains(jsonOut, `"conflict": "argocd-controller: .spec.replicas"`) {
+		t.Errorf("JSON conflict:\n%s", jsonOut)
+	}
+	out, _ = f.plan(2, "-f", file, "--detailed-exitcode", "--force-conflicts")
+	if strings.Contains(out, "! StatefulSet") || !strings.Contains(out, "--force-conflicts takes argocd-controller: .spec.replicas") {
+		t.Errorf("plan --force-conflicts:\n%s", out)
+	}
+	requireSameInventory(t, "plan of a conflict", before, inventory(t))
+}
+
+func TestPlanMissingNamespaceCreatesNothing(t *testing.T) {
+	f := newPlanFixture(t)
+	missing := "plan-missing-" + f.ns[len(f.ns)-5:]
+	doc := strings.Replace(f.postgres("orders", 1, ""), "namespace: "+f.ns, "namespace: "+missing, 1)
+	before := inventory(t)
+	out, _ := f.plan(2, "-f", f.file("orders.yaml", doc), "--detailed-exitcode")
+	requireSameInventory(t, "plan for a missing namespace", before, inventory(t))
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: missing}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the namespace exists after plan: %v", err)
+	}
+	if !strings.Contains(out, "namespace "+missing+" does not exist: reconcile needs --create-namespace") ||
+		!strings.Contains(out, "Plan: 5 to add") {
+		t.Errorf("plan:\n%s", out)
+	}
+}
+
+func TestPlanErrorsExit1(t *testing.T) {
+	f := newPlanFixture(t)
+	_, errOut := f.plan(1, "nothere", "-n", f.ns, "--detailed-exitcode")
+	if !strings.Contains(errOut, "Database "+f.ns+"/nothere not found") {
+		t.Errorf("stderr: %s", errOut)
+	}
+	_, errOut = f.plan(1, "-f", f.file("bad.yaml", f.postgres("orders", 1, "  colour: blue\n")), "--detailed-exitcode")
+	if !strings.Contains(errOut, "colour") {
+		t.Errorf("stderr: %s", errOut)
+	}
+	f.plan(1, "--offline", "orders")
+	// One Database that cannot be planned fails the run, the others are shown.
+	dir := filepath.Join(f.dir, "several")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f.file("several/a.yaml", f.postgres("orders", 1, ""))
+	f.file("several/b.yaml", f.postgres("ledger", 1, ""))
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "ledger"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}
+	if err := env.Client.Create(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut := f.plan(1, "-f", dir, "--detailed-exitcode")
+	if !strings.Contains(out, "Database "+f.ns+"/orders") || !strings.Contains(errOut, "is not owned by Database ledger") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", out, errOut)
+	}
+}
+
+// runOffline runs dbctl with a Factory whose cluster clients fail the test if
+// anything asks for them, and KUBECONFIG pointing nowhere.
+func runOffline(t *testing.T, args ...string) (stdout, stderr string, exitCode int) {
+	t.Helper()
+	t.Setenv("KUBECONFIG", "/nonexistent/kubeconfig")
+	t.Setenv("HOME", t.TempDir())
+	var out, errOut bytes.Buffer
+	f := cmdutil.New()
+	f.IOStreams = cmdutil.Test(strings.NewReader(""), &out, &errOut)
+	f.Clients = func() (*cmdutil.Clients, error) {
+		t.Errorf("plan --offline asked for cluster clients")
+		return nil, cmdutil.ErrNoCluster
+	}
+	cmd := root.NewCmdRoot(f)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	exitCode = root.HandleError(f.IOStreams, cmd, err)
+	return out.String(), errOut.String(), exitCode
+}
+
+func TestPlanOfflineWithoutAnyCluster(t *testing.T) {
+	f := newPlanFixture(t)
+	file := f.file("orders.yaml", f.postgres("orders", 3, "  parameters: {max_connections: \"200\"}\n"))
+	out, errOut, code := runOffline(t, "plan", "--offline", "-f", file, "--detailed-exitcode")
+	if code != 2 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	f.golden("plan-offline.txt", out)
+	out, _, code = runOffline(t, "plan", "--offline", "-f", file, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	validatePlanJSON(t, out)
+	// The namespace: the document's, else -n, else default.
+	noNS := f.file("nons.yaml", strings.Replace(f.postgres("orders", 1, ""), "namespace: "+f.ns, "labels: {team: a}", 1))
+	out, _, _ = runOffline(t, "plan", "--offline", "-f", noNS)
+	if !strings.HasPrefix(out, "Database default/orders ") {
+		t.Errorf("without -n: %s", strings.SplitN(out, "\n", 2)[0])
+	}
+	out, _, _ = runOffline(t, "plan", "--offline", "-f", noNS, "-n", "shop")
+	if !strings.HasPrefix(out, "Database shop/orders ") {
+		t.Errorf("with -n shop: %s", strings.SplitN(out, "\n", 2)[0])
+	}
+	// Bad input is an error, still offline.
+	_, errOut, code = runOffline(t, "plan", "--offline", "-f", f.file("bad.yaml", f.postgres("x", 0, "")))
+	if code != 1 || !strings.Contains(errOut, "replicas") {
+		t.Errorf("bad input: exit %d: %s", code, errOut)
+	}
+}

@@ -1,0 +1,635 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/cmd/root"
+	"github.com/dbctl-io/dbctl/test/testenv"
+)
+
+// The RBAC tests run dbctl as users bound to the ClusterRoles of config/rbac (read
+// from the files, not copied), to prove that each role is enough for what dbctl does,
+// and that each of its verbs is needed: with the verb removed, dbctl fails with
+// "forbidden: dbctl needs <verb> on <resource>", exit 1. Every output, and every
+// breaker state file, is scanned for the password and the dependency's credentials.
+
+// rbacRole reads a ClusterRole from config/rbac.
+func rbacRole(t *testing.T, file string) *rbacv1.ClusterRole {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "config", "rbac", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.UnmarshalStrict(data, role); err != nil {
+		t.Fatalf("config/rbac/%s: %v", file, err)
+	}
+	if role.Kind != "ClusterRole" || role.APIVersion != "rbac.authorization.k8s.io/v1" {
+		t.Fatalf("config/rbac/%s is a %s %s, not a ClusterRole", file, role.APIVersion, role.Kind)
+	}
+	return role
+}
+
+// rbacPermission is one verb on one resource of a role.
+type rbacPermission struct{ verb, resource string }
+
+func (p rbacPermission) String() string { return p.verb + " " + p.resource }
+
+// rbacResource names a rule's resource as dbctl's errors do: resource.group
+// ("databases.dbctl.io", "secrets").
+func rbacResource(group, resource string) string {
+	if group == "" {
+		return resource
+	}
+	if r, sub, ok := strings.Cut(resource, "/"); ok {
+		return r + "." + group + "/" + sub
+	}
+	return resource + "." + group
+}
+
+// rbacPermissions lists every verb of every rule of role.
+func rbacPermissions(t *testing.T, role *rbacv1.ClusterRole) []rbacPermission {
+	t.Helper()
+	var out []rbacPermission
+	for _, r := range role.Rules {
+		if len(r.APIGroups) != 1 || len(r.Resources) != 1 || len(r.NonResourceURLs) > 0 {
+			t.Fatalf("rule %+v: one API group and one resource per rule, so that each verb is proven on its own", r)
+		}
+		for _, v := range r.Verbs {
+			if v == "*" {
+				t.Fatalf("rule %+v: a wildcard is not minimal", r)
+			}
+			out = append(out, rbacPermission{v, rbacResource(r.APIGroups[0], r.Resources[0])})
+		}
+	}
+	return out
+}
+
+// rbacWithout is role without one permission (and without rules left empty).
+func rbacWithout(role *rbacv1.ClusterRole, p rbacPermission) *rbacv1.ClusterRole {
+	out := role.DeepCopy()
+	out.Rules = nil
+	for _, r := range role.Rules {
+		r = *r.DeepCopy()
+		if rbacResource(r.APIGroups[0], r.Resources[0]) == p.resource {
+			r.Verbs = slices.DeleteFunc(r.Verbs, func(v string) bool { return v == p.verb })
+		}
+		if len(r.Verbs) > 0 {
+			out.Rules = append(out.Rules, r)
+		}
+	}
+	return out
+}
+
+// rbacUser is an identity of the test's own with role bound to it: in namespace ns
+// (a RoleBinding), or cluster-wide when ns is "" (a ClusterRoleBinding). A nil role
+// binds nothing. It returns the path of the user's kubeconfig once the API server's
+// authorizer knows the binding.
+func rbacUser(t *testing.T, e *testenv.Env, name, ns string, roles ...*rbacv1.ClusterRole) string {
+	t.Helper()
+	ctx := context.Background()
+	for i, role := range roles {
+		cr := role.DeepCopy()
+		cr.ResourceVersion = ""
+		cr.Name = fmt.Sprintf("%s-%s-%d", role.Name, name, i)
+		if err := e.Client.Create(ctx, cr); err != nil {
+			t.Fatalf("creating ClusterRole %s: %v", cr.Name, err)
+		}
+		subjects := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: name}}
+		ref := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name}
+		var binding client.Object = &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: cr.Name, Namespace: ns}, RoleRef: ref, Subjects: subjects}
+		if ns == "" {
+			binding = &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: cr.Name}, RoleRef: ref, Subjects: subjects}
+		}
+		if err := e.Client.Create(ctx, binding); err != nil {
+			t.Fatalf("binding ClusterRole %s: %v", cr.Name, err)
+		}
+		rbacWaitAuthorized(t, e, name, ns, cr)
+	}
+	return e.KubeconfigFor(t, name)
+}
+
+// rbacWaitAuthorized waits until the authorizer allows user the first verb of role
+// (its cache follows the bindings a moment later).
+func rbacWaitAuthorized(t *testing.T, e *testenv.Env, user, ns string, role *rbacv1.ClusterRole) {
+	t.Helper()
+	if len(role.Rules) == 0 {
+		return
+	}
+	r := role.Rules[0]
+	attrs := &authorizationv1.ResourceAttributes{Namespace: ns, Verb: r.Verbs[0], Group: r.APIGroups[0], Resource: r.Resources[0]}
+	if res, sub, ok := strings.Cut(r.Resources[0], "/"); ok {
+		attrs.Resource, attrs.Subresource = res, sub
+	}
+	if len(r.ResourceNames) > 0 {
+		attrs.Name = r.ResourceNames[0]
+	}
+	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user, ResourceAttributes: attrs}}
+		if err := e.Client.Create(ctx, sar); err != nil {
+			return false, err
+		}
+		return sar.Status.Allowed, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting until %s may %s %s: %v", user, attrs.Verb, attrs.Resource, err)
+	}
+}
+
+// rbacRun is one dbctl run as some identity and what it printed.
+type rbacRun struct {
+	args           []string
+	stdout, stderr string
+	code           int
+	breakerState   string
+}
+
+// rbacTranscript runs dbctl in-process as the identity of a kubeconfig file, the way
+// the binary builds its clients (from --kubeconfig), and keeps every run for the
+// secret scan.
+type rbacTranscript struct {
+	t    *testing.T
+	dir  string
+	mu   sync.Mutex
+	runs []*rbacRun
+}
+
+func newRBACTranscript(t *testing.T) *rbacTranscript {
+	return &rbacTranscript{t: t, dir: t.TempDir()}
+}
+
+// run runs `dbctl --kubeconfig kubeconfig args...` with a breaker state file of its
+// own, and checks the exit code.
+func (tr *rbacTranscript) run(wantCode int, kubeconfig string, args ...string) *rbacRun {
+	tr.t.Helper()
+	tr.mu.Lock()
+	r := &rbacRun{args: args, breakerState: filepath.Join(tr.dir, fmt.Sprintf("breakers-%d.json", len(tr.runs)))}
+	tr.runs = append(tr.runs, r)
+	tr.mu.Unlock()
+
+	var out, errOut bytes.Buffer
+	f := cmdutil.New()
+	f.IOStreams = cmdutil.Test(strings.NewReader(""), &out, &errOut)
+	cmd := root.NewCmdRoot(f)
+	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig, "--breaker-state", r.breakerState}, args...))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	r.code = root.HandleError(f.IOStreams, cmd, err)
+	r.stdout, r.stderr = out.String(), errOut.String()
+	if r.code != wantCode {
+		tr.t.Fatalf("dbctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, wantCode, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// scan checks every output and breaker state file for the secrets.
+func (tr *rbacTranscript) scan(secrets ...string) {
+	tr.t.Helper()
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for _, r := range tr.runs {
+		assertNoSecret(tr.t, r.stdout+r.stderr, secrets...)
+		assertNoSecretInFile(tr.t, r.breakerState, secrets...)
+	}
+}
+
+// rbacErrorLine is the only line of stderr that says "Error:" (reconcile prints its
+// progress on stderr too).
+func rbacErrorLine(t *testing.T, r *rbacRun) string {
+	t.Helper()
+	var found []string
+	for _, l := range strings.Split(strings.TrimRight(r.stderr, "\n"), "\n") {
+		if strings.HasPrefix(l, "Error: ") {
+			found = append(found, l)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("dbctl %s: %d error lines, want 1; stderr:\n%s", strings.Join(r.args, " "), len(found), r.stderr)
+	}
+	return found[0]
+}
+
+// rbacWantForbidden checks that r failed because it lacks p, saying so.
+func rbacWantForbidden(t *testing.T, r *rbacRun, p rbacPermission) {
+	t.Helper()
+	line := rbacErrorLine(t, r)
+	res, sub, _ := strings.Cut(p.resource, "/")
+	want := "forbidden: dbctl needs " + p.verb + " on " + res + " (see config/rbac)"
+	if !strings.Contains(line, want) {
+		t.Errorf("dbctl %s: the error does not say %q:\n%s", strings.Join(r.args, " "), want, line)
+	}
+	if sub != "" && !strings.Contains(line, fmt.Sprintf("cannot %s resource %q", p.verb, strings.SplitN(res, ".", 2)[0]+"/"+sub)) {
+		t.Errorf("dbctl %s: the error does not name the subresource %s:\n%s", strings.Join(r.args, " "), sub, line)
+	}
+}
+
+// rbacSimulateRollouts plays the StatefulSet controller, which envtest does not
+// run: every StatefulSet of namespace ns is marked fully rolled out.
+func rbacSimulateRollouts(t *testing.T, ns string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	w, err := env.Client.Watch(ctx, &appsv1.StatefulSetList{}, client.InNamespace(ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			sts, ok := ev.Object.(*appsv1.StatefulSet)
+			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
+				continue
+			}
+			n := int32(1)
+			if sts.Spec.Replicas != nil {
+				n = *sts.Spec.Replicas
+			}
+			want := appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: n, ReadyReplicas: n,
+				CurrentReplicas: n, UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r1", UpdateRevision: "r1"}
+			if equality.Semantic.DeepEqual(sts.Status, want) {
+				continue
+			}
+			sts = sts.DeepCopy()
+			sts.Status = want
+			_ = env.Client.Status().Update(ctx, sts) // a conflict means a newer event follows
+		}
+	}()
+}
+
+// rbacDatabase writes a Database file (namespace from -n) and returns its path.
+func rbacDatabase(t *testing.T, dir, name string, replicas int, extra string) string {
+	t.Helper()
+	p := filepath.Join(dir, fmt.Sprintf("%s-%d.yaml", name, replicas))
+	doc := fmt.Sprintf(`apiVersion: dbctl.io/v1alpha1
+kind: Database
+metadata: {name: %s}
+spec:
+  engine: postgres
+  version: "16"
+  replicas: %d
+  storage: {size: 1Gi}
+%s`, name, replicas, extra)
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// rbacPassword reads the generated password as the admin.
+func rbacPassword(t *testing.T, ns, name string) string {
+	t.Helper()
+	sec := &corev1.Secret{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name + "-credentials"}, sec); err != nil {
+		t.Fatal(err)
+	}
+	pw := string(sec.Data["password"])
+	if len(pw) < 32 {
+		t.Fatalf("password of %d bytes", len(pw))
+	}
+	return pw
+}
+
+// rbacDependency is a healthy HTTP dependency that requires basic auth: the
+// Database's dependency URL carries a secret of its own.
+func rbacDependency(t *testing.T) (url, secret string) {
+	secret = "dep-" + strings.Repeat("Zq7", 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "dbctl" || p != secret {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.Replace(srv.URL, "http://", "http://dbctl:"+secret+"@", 1) + "/healthz", secret
+}
+
+// rbacInventory is the resourceVersion of every object dbctl could touch in ns.
+func rbacInventory(t *testing.T, ns string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, gvk := range []schema.GroupVersionKind{
+		{Group: "dbctl.io", Version: "v1alpha1", Kind: "DatabaseList"}, {Version: "v1", Kind: "SecretList"},
+		{Version: "v1", Kind: "ServiceList"}, {Version: "v1", Kind: "ConfigMapList"},
+		{Version: "v1", Kind: "PersistentVolumeClaimList"}, {Group: "apps", Version: "v1", Kind: "StatefulSetList"},
+		{Group: "policy", Version: "v1", Kind: "PodDisruptionBudgetList"},
+	} {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(gvk)
+		if err := env.Client.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range list.Items {
+			out[o.GetKind()+"/"+o.GetName()] = o.GetResourceVersion()
+		}
+	}
+	return out
+}
+
+// TestRBACRoleIsEnough runs plan, reconcile (from a file, by name, --all) and status
+// (by name, --all, --watch) as a user bound to exactly config/rbac/role.yaml in one
+// namespace, through a first reconcile that stops waiting for the rollout, a second
+// that completes it, and one that prunes the PodDisruptionBudget.
+func TestRBACRoleIsEnough(t *testing.T) {
+	t.Parallel()
+	role := rbacRole(t, "role.yaml")
+	ns := env.Namespace(t)
+	kc := rbacUser(t, env, "rbac-enough-"+ns, ns, role)
+	tr := newRBACTranscript(t)
+	depURL, depSecret := rbacDependency(t)
+	deps := fmt.Sprintf("  dependencies:\n  - {name: backup, url: %q}\n", depURL)
+	file := rbacDatabase(t, tr.dir, "orders", 3, deps)
+
+	tr.run(0, kc, "plan", "-n", ns, "-f", file)
+	if inv := rbacInventory(t, ns); len(inv) != 0 {
+		t.Fatalf("plan created objects: %v", inv)
+	}
+	// No rollout yet: reconcile writes everything, then waits (watching the
+	// StatefulSet) until --timeout: exit 3.
+	tr.run(3, kc, "reconcile", "-n", ns, "-f", file, "--timeout", "3s")
+	tr.run(3, kc, "status", "orders", "-n", ns, "--watch", "--timeout", "1s")
+	tr.run(3, kc, "status", "--all", "-n", ns, "-o", "json")
+
+	rbacSimulateRollouts(t, ns)
+	tr.run(0, kc, "reconcile", "orders", "-n", ns, "--timeout", "1m")
+	tr.run(0, kc, "plan", "-n", ns, "-f", file, "--detailed-exitcode")
+	tr.run(0, kc, "status", "orders", "-n", ns, "-o", "yaml")
+	tr.run(0, kc, "reconcile", "--all", "-n", ns, "--timeout", "1m")
+
+	// Replicas 3 → 1: the PodDisruptionBudget is deleted.
+	tr.run(0, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, deps), "--timeout", "1m")
+	pdb := &policyv1.PodDisruptionBudget{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "orders"}, pdb); !apierrors.IsNotFound(err) {
+		t.Errorf("the PodDisruptionBudget was not pruned: %v", err)
+	}
+	tr.run(0, kc, "status", "orders", "-n", ns)
+
+	tr.scan(rbacPassword(t, ns, "orders"), depSecret)
+}
+
+// TestRBACWithoutBinding runs reconcile, plan and status as a user with no binding,
+// on a Ready Database: each fails with one line naming what it needs, exit 1, and
+// changes nothing.
+func TestRBACWithoutBinding(t *testing.T) {
+	t.Parallel()
+	ns := env.Namespace(t)
+	tr := newRBACTranscript(t)
+	admin := tr.dir + "/admin-kubeconfig"
+	if err := os.WriteFile(admin, mustReadFile(t, env.Kubeconfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rbacSimulateRollouts(t, ns)
+	tr.run(0, admin, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
+	before := rbacInventory(t, ns)
+
+	kc := rbacUser(t, env, "rbac-nobody-"+ns, ns)
+	changed := rbacDatabase(t, tr.dir, "orders", 2, "")
+	for _, tc := range []struct {
+		args []string
+		want rbacPermission
+	}{
+		{[]string{"reconcile", "-n", ns, "-f", changed}, rbacPermission{"patch", "databases.dbctl.io"}},
+		{[]string{"reconcile", "orders", "-n", ns}, rbacPermission{"get", "databases.dbctl.io"}},
+		{[]string{"plan", "-n", ns, "-f", changed}, rbacPermission{"get", "databases.dbctl.io"}},
+		{[]string{"plan", "orders", "-n", ns}, rbacPermission{"get", "databases.dbctl.io"}},
+		{[]string{"status", "orders", "-n", ns}, rbacPermission{"get", "databases.dbctl.io"}},
+		{[]string{"status", "--all", "-n", ns}, rbacPermission{"list", "databases.dbctl.io"}},
+	} {
+		r := tr.run(1, kc, tc.args...)
+		rbacWantForbidden(t, r, tc.want)
+		if lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n"); len(lines) != 1 {
+			t.Errorf("dbctl %s: %d lines on stderr, want 1:\n%s", strings.Join(tc.args, " "), len(lines), r.stderr)
+		}
+	}
+	if after := rbacInventory(t, ns); !equality.Semantic.DeepEqual(before, after) {
+		t.Errorf("objects changed:\nbefore %v\nafter  %v", before, after)
+	}
+	tr.scan(rbacPassword(t, ns, "orders"))
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// rbacScenario sets up a namespace for a user and runs the dbctl command that needs
+// one permission, returning the run (exit 1 expected).
+type rbacScenario func(t *testing.T, tr *rbacTranscript, ns, kubeconfig string) *rbacRun
+
+// rbacProofs maps each permission of role.yaml to the scenario that needs it. A verb
+// added to role.yaml without a proof here fails TestRBACEachVerbIsNeeded.
+func rbacProofs() map[string]rbacScenario {
+	// reconcile from a file on a new Database, the rollout simulated: every write of
+	// every phase is needed to get to Ready.
+	reconcileNew := func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+		rbacSimulateRollouts(t, ns)
+		return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
+	}
+	// An existing Database, created by the admin, not Ready.
+	existing := func(t *testing.T, ns string) {
+		db := &v1alpha1.Database{
+			ObjectMeta: metav1.ObjectMeta{Name: "orders", Namespace: ns},
+			Spec: v1alpha1.DatabaseSpec{Engine: v1alpha1.EnginePostgres, Version: "16",
+				Storage: v1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}},
+		}
+		if err := env.Client.Create(context.Background(), db); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return map[string]rbacScenario{
+		"patch databases.dbctl.io":  reconcileNew,
+		"create databases.dbctl.io": reconcileNew,
+		"get databases.dbctl.io": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			existing(t, ns)
+			return tr.run(1, kc, "status", "orders", "-n", ns)
+		},
+		"list databases.dbctl.io": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			existing(t, ns)
+			return tr.run(1, kc, "reconcile", "--all", "-n", ns)
+		},
+		"watch databases.dbctl.io": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			existing(t, ns)
+			return tr.run(1, kc, "status", "orders", "-n", ns, "--watch", "--timeout", "1m")
+		},
+		"update databases.dbctl.io/status": reconcileNew,
+		"get secrets":                      reconcileNew,
+		"create secrets":                   reconcileNew,
+		"patch secrets":                    reconcileNew,
+		"get services":                     reconcileNew,
+		"patch services":                   reconcileNew,
+		"create services":                  reconcileNew,
+		"get configmaps":                   reconcileNew,
+		"patch configmaps":                 reconcileNew,
+		"create configmaps":                reconcileNew,
+		"list persistentvolumeclaims":      reconcileNew,
+		"get statefulsets.apps":            reconcileNew,
+		"patch statefulsets.apps":          reconcileNew,
+		"create statefulsets.apps":         reconcileNew,
+		"watch statefulsets.apps": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			// No rollout: reconcile must watch the StatefulSet.
+			return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
+		},
+		"get poddisruptionbudgets.policy":    reconcileNew,
+		"patch poddisruptionbudgets.policy":  reconcileNew,
+		"create poddisruptionbudgets.policy": reconcileNew,
+		"delete poddisruptionbudgets.policy": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			// A Ready Database with 3 replicas (the admin's), scaled to 1 by the user.
+			rbacSimulateRollouts(t, ns)
+			admin := filepath.Join(tr.dir, "admin-kubeconfig")
+			if err := os.WriteFile(admin, mustReadFile(t, env.Kubeconfig), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tr.run(0, admin, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
+			return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
+		},
+	}
+}
+
+// TestRBACEachVerbIsNeeded removes one verb of role.yaml at a time and runs what
+// needs it: dbctl fails with exit 1 and an error naming that verb and resource.
+func TestRBACEachVerbIsNeeded(t *testing.T) {
+	t.Parallel()
+	role := rbacRole(t, "role.yaml")
+	proofs := rbacProofs()
+	perms := rbacPermissions(t, role)
+	var names []string
+	for _, p := range perms {
+		names = append(names, p.String())
+		if proofs[p.String()] == nil {
+			t.Errorf("role.yaml grants %s, but no scenario proves it is needed: add one to rbacProofs", p)
+		}
+	}
+	for name := range proofs {
+		if !slices.Contains(names, name) {
+			t.Errorf("rbacProofs proves %s, which role.yaml does not grant", name)
+		}
+	}
+	for _, p := range perms {
+		scenario := proofs[p.String()]
+		if scenario == nil {
+			continue
+		}
+		t.Run(p.String(), func(t *testing.T) {
+			t.Parallel()
+			ns := env.Namespace(t)
+			tr := newRBACTranscript(t)
+			kc := rbacUser(t, env, "rbac-without-"+ns, ns, rbacWithout(role, p))
+			r := scenario(t, tr, ns, kc)
+			rbacWantForbidden(t, r, p)
+			var secrets []string
+			sec := &corev1.Secret{}
+			if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "orders-credentials"}, sec); err == nil {
+				secrets = append(secrets, string(sec.Data["password"]))
+			}
+			tr.scan(secrets...)
+		})
+	}
+}
+
+// TestRBACCreateNamespace runs reconcile --create-namespace as a user bound
+// cluster-wide to role.yaml and namespace-role.yaml (a new namespace has no
+// RoleBinding yet): it creates the namespace; without either verb of
+// namespace-role.yaml it fails naming it, and creates nothing.
+func TestRBACCreateNamespace(t *testing.T) {
+	t.Parallel()
+	role := rbacRole(t, "role.yaml")
+	nsRole := rbacRole(t, "namespace-role.yaml")
+	perms := rbacPermissions(t, nsRole)
+	if want := []rbacPermission{{"create", "namespaces"}, {"patch", "namespaces"}}; !slices.Equal(perms, want) {
+		t.Fatalf("namespace-role.yaml grants %v; this test proves %v", perms, want)
+	}
+	base := env.Namespace(t)
+	tr := newRBACTranscript(t)
+	for i, p := range perms {
+		ns := fmt.Sprintf("%s-%d", base, i)
+		kc := rbacUser(t, env, fmt.Sprintf("rbac-ns-without-%s-%d", base, i), "", role, rbacWithout(nsRole, p))
+		r := tr.run(1, kc, "reconcile", "--create-namespace", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""))
+		rbacWantForbidden(t, r, p)
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: ns}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+			t.Errorf("namespace %s: %v, want not found", ns, err)
+		}
+	}
+	ns := base + "-new"
+	kc := rbacUser(t, env, "rbac-ns-"+base, "", role, nsRole)
+	rbacSimulateRollouts(t, ns)
+	tr.run(0, kc, "reconcile", "--create-namespace", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
+	tr.scan(rbacPassword(t, ns, "orders"))
+}
+
+// TestRBACInstall runs dbctl install as a user bound to install-role.yaml, on an API
+// server without the CRD: without each verb it fails naming it; with all of them
+// it installs the CRD.
+func TestRBACInstall(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.WithoutCRD())
+	role := rbacRole(t, "install-role.yaml")
+	perms := rbacPermissions(t, role)
+	tr := newRBACTranscript(t)
+	// Order matters: without get, create or patch, install fails before anything is
+	// created; without watch the CRD is created and only the wait fails.
+	const crds = "customresourcedefinitions.apiextensions.k8s.io"
+	want := []rbacPermission{{"get", crds}, {"create", crds}, {"patch", crds}, {"watch", crds}}
+	if !slices.Equal(perms, want) {
+		t.Fatalf("install-role.yaml grants %v; this test proves %v", perms, want)
+	}
+	crd := &apiextensionsv1.CustomResourceDefinition{}
+	for _, p := range perms {
+		kc := rbacUser(t, e, "rbac-install-without-"+p.verb, "", rbacWithout(role, p))
+		r := tr.run(1, kc, "install")
+		rbacWantForbidden(t, r, p)
+		err := e.Client.Get(context.Background(), client.ObjectKey{Name: crdName}, crd)
+		if created := err == nil; created != (p.verb == "watch") {
+			t.Fatalf("without %s: CRD created: %v (%v)", p, created, err)
+		}
+	}
+	applied := false
+	for _, mf := range crd.ManagedFields {
+		applied = applied || mf.Manager == "dbctl" && mf.Operation == metav1.ManagedFieldsOperationApply
+	}
+	if !applied {
+		t.Errorf("the CRD was not created by a dbctl apply: %+v", crd.ManagedFields)
+	}
+	kc := rbacUser(t, e, "rbac-install", "", role)
+	r := tr.run(0, kc, "install")
+	if !strings.Contains(r.stdout, crdName) {
+		t.Errorf("dbctl install printed %q", r.stdout)
+	}
+}
