@@ -101,6 +101,9 @@ type Rollout struct {
 
 // Progress is "2/3 replicas ready".
 func (r Rollout) Progress() string {
+	if r.Ready > r.Desired {
+		return fmt.Sprintf("%d replicas ready, scaling down to %d", r.Ready, r.Desired)
+	}
 	return fmt.Sprintf("%d/%d replicas ready", r.Ready, r.Desired)
 }
 

@@ -58,8 +58,12 @@ func (s *snapshot) liveOf(c phases.Child) *unstructured.Unstructured {
 type NotOwnedError struct{ Kind, Namespace, Name, Database string }
 
 func (e *NotOwnedError) Error() string {
-	return fmt.Sprintf("%s %s/%s exists but is not owned by Database %s: dbctl does not adopt objects it did not create; "+
-		"rename the Database or delete the %s", e.Kind, e.Namespace, e.Name, e.Database, e.Kind)
+	advice := fmt.Sprintf("rename the Database or delete the %s", e.Kind)
+	if e.Kind == phases.KindSecret {
+		advice = "if it was restored from a backup, remove its ownerReferences and run again (dbctl adopts a credentials Secret that has no owner); never delete it while the data exists"
+	}
+	return fmt.Sprintf("%s %s/%s exists but is not owned by Database %s: dbctl does not adopt objects it did not create; %s",
+		e.Kind, e.Namespace, e.Name, e.Database, advice)
 }
 
 // observe reads the children (concurrently), builds the desired ones, and compares.
@@ -127,7 +131,7 @@ func (e *Engine) observe(ctx context.Context, db *v1alpha1.Database, password st
 		cs := phases.ChildState{Child: c}
 		live := s.liveOf(c)
 		if live != nil {
-			if !phases.IsOwnedBy(live, db) {
+			if !phases.IsOwnedBy(live, db) && !adoptable(c, live) {
 				return nil, &NotOwnedError{Kind: c.Kind, Namespace: c.Namespace, Name: c.Name, Database: db.Name}
 			}
 			cs.Exists = true
@@ -159,6 +163,13 @@ func (e *Engine) observe(ctx context.Context, db *v1alpha1.Database, password st
 		s.obs.DataExists = exists
 	}
 	return s, nil
+}
+
+// adoptable: a credentials Secret without any controller is adopted (its owner
+// reference added), not refused: it is how a Secret restored from a backup comes
+// back, and its password is the one the data needs.
+func adoptable(c phases.Child, live *unstructured.Unstructured) bool {
+	return c.Kind == phases.KindSecret && len(live.GetOwnerReferences()) == 0
 }
 
 func secretPassword(sec *unstructured.Unstructured) (string, error) {

@@ -34,7 +34,7 @@ func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, from *u
 		defer cancel()
 	}
 	rv := ""
-	last := ""
+	last := "the StatefulSet rollout"
 	if from != nil {
 		rv = from.GetResourceVersion()
 		r := rollout(from)
@@ -43,6 +43,9 @@ func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, from *u
 		}
 		last = r.Progress()
 	}
+	// Say what is awaited now, not only when it changes: a rollout stuck at its
+	// first state (pods unschedulable) would otherwise be silent until the heartbeat.
+	report("waiting for " + last)
 	for {
 		done, nextRV, err := e.watchRolloutOnce(ctx, db, rv, &last, report)
 		if done || err != nil {

@@ -225,7 +225,11 @@ func report(opts *Options, results []*reconcile.Result) error {
 		}
 	} else {
 		for _, r := range results {
-			fmt.Fprintf(opts.IO.Out, "%s/%s: %s (%s) in %s: %s\n", r.Namespace, r.Name, r.Outcome, r.Phase,
+			outcome := string(r.Outcome)
+			if r.Phase != "" && string(r.Phase) != outcome {
+				outcome += " (phase " + string(r.Phase) + ")"
+			}
+			fmt.Fprintf(opts.IO.Out, "%s/%s: %s in %s: %s\n", r.Namespace, r.Name, outcome,
 				r.Duration.Round(10*time.Millisecond), r.Message)
 		}
 	}

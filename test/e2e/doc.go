@@ -23,5 +23,14 @@
 //	DBCTL_E2E_CLUSTER=<name>  use (or create) the cluster <name> and keep it: fast reruns
 //
 // Helpers for tests: runDbctl (the binary with --kubeconfig), kubectl, newClient,
-// namespace (a fresh namespace, deleted after the test).
+// namespace (a fresh namespace, deleted after the test); for reconcile tests
+// (reconcile_helpers_test.go) runReconcile (parses -o json), resourceVersions,
+// watchDatabase, cordonAll. Every dbctl output is recorded: no password read from a
+// credentials Secret (getSecret, password) may appear in any of them, checked at the
+// end of each test and of the run (SPEC §6). Before `dbctl install`, TestMain runs
+// `dbctl reconcile` once from a file and once by name, for TestReconcileWithoutCRD,
+// then installs the CRD for every test.
+//
+// Tests that cordon the nodes do not call t.Parallel: they run alone, before the
+// parallel tests (which call t.Parallel first) start.
 package e2e

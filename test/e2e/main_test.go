@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -120,7 +121,25 @@ func run(m *testing.M) int {
 	}
 	fmt.Fprintf(os.Stderr, "e2e: kwok cluster %s up in %v\n", clusterName, time.Since(start).Round(time.Millisecond))
 
+	// Before `dbctl install`: what reconcile says without the CRD (TestReconcileWithoutCRD).
+	if err := checkWithoutCRD(tmp); err != nil {
+		return fail("%v", err)
+	}
+	// Every test may assume the CRD; TestSmokeInstall checks install itself.
+	if _, stderr, code, err := execute(context.Background(), "", nil, dbctlBin, "--kubeconfig", kubeconfig, "install"); err != nil || code != 0 {
+		return fail("dbctl install: exit %d, %v\n%s", code, err, stderr)
+	}
+
 	code := m.Run()
+	outputsMu.Lock()
+	fmt.Fprintf(os.Stderr, "e2e: checked %d dbctl outputs for %d passwords\n", len(outputs), len(passwords))
+	outputsMu.Unlock()
+	if leaks := secretLeaks(); len(leaks) > 0 {
+		for _, l := range leaks {
+			fmt.Fprintf(os.Stderr, "FAIL: e2e: %s\n", l)
+		}
+		code = 1
+	}
 	if keep {
 		fmt.Fprintf(os.Stderr, "e2e: kept cluster %s: export KUBECONFIG=%s; delete it with %s\n", clusterName, kubeconfig, down)
 	}
@@ -178,28 +197,147 @@ func runIn(t *testing.T, stdin, bin string, args ...string) (stdout, stderr stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), commandTimeout)
 	defer cancel()
+	state := stateDir(t)
+	stdout, stderr, exitCode, err := execute(ctx, stdin, []string{"XDG_STATE_HOME=" + state,
+		"DBCTL_BREAKER_STATE=" + filepath.Join(state, "dbctl", "breakers.json")}, bin, args...)
+	if bin == dbctlBin {
+		recordOutput(t.Name(), args, stdout, stderr)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("%s %s: did not finish in %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), strings.Join(args, " "), commandTimeout, stdout, stderr)
+	}
+	if err != nil {
+		t.Fatalf("running %s: %v", bin, err)
+	}
+	return stdout, stderr, exitCode
+}
+
+// execute runs bin with KUBECONFIG of the test cluster, NO_COLOR and env, and
+// returns its outputs and exit code; err is set only when it could not be run.
+func execute(ctx context.Context, stdin string, env []string, bin string, args ...string) (stdout, stderr string, exitCode int, err error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.WaitDelay = 10 * time.Second
-	state := stateDir(t)
-	cmd.Env = append(withoutEnv(os.Environ(), "KUBECONFIG", "NO_COLOR", "XDG_STATE_HOME", "DBCTL_BREAKER_STATE"),
-		"KUBECONFIG="+kubeconfig, "NO_COLOR=1", "XDG_STATE_HOME="+state,
-		"DBCTL_BREAKER_STATE="+filepath.Join(state, "dbctl", "breakers.json"))
+	cmd.Env = append(append(withoutEnv(os.Environ(), "KUBECONFIG", "NO_COLOR", "XDG_STATE_HOME", "DBCTL_BREAKER_STATE"),
+		"KUBECONFIG="+kubeconfig, "NO_COLOR=1"), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("%s %s: did not finish in %v\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), strings.Join(args, " "), commandTimeout, out.String(), errOut.String())
-	}
+	err = cmd.Run()
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
 	case errors.As(err, &exitErr):
-		exitCode = exitErr.ExitCode()
-	default:
-		t.Fatalf("running %s: %v", bin, err)
+		exitCode, err = exitErr.ExitCode(), nil
 	}
-	return out.String(), errOut.String(), exitCode
+	return out.String(), errOut.String(), exitCode, err
+}
+
+// Every output of dbctl in this run, and every password the tests read from a
+// credentials Secret: secretLeaks checks that none of the outputs contains one of the
+// passwords, raw or encoded (SPEC §6). Tests check it at their end (noSecretLeaks),
+// TestMain once more at the very end (passwords learned by a later test).
+var (
+	outputsMu sync.Mutex
+	outputs   []dbctlOutput
+	passwords = map[string]string{} // password -> "Secret namespace/name"
+)
+
+type dbctlOutput struct {
+	test, args, stdout, stderr string
+}
+
+func recordOutput(test string, args []string, stdout, stderr string) {
+	outputsMu.Lock()
+	defer outputsMu.Unlock()
+	outputs = append(outputs, dbctlOutput{test: test, args: strings.Join(args, " "), stdout: stdout, stderr: stderr})
+}
+
+// rememberPassword registers a password that no dbctl output may contain.
+func rememberPassword(password, secret string) {
+	if password == "" {
+		return
+	}
+	outputsMu.Lock()
+	defer outputsMu.Unlock()
+	passwords[password] = secret
+}
+
+// secretLeaks lists every dbctl output that contains a known password in any form.
+func secretLeaks() []string {
+	outputsMu.Lock()
+	defer outputsMu.Unlock()
+	var leaks []string
+	for pw, secret := range passwords {
+		forms := map[string]string{
+			"raw":             pw,
+			"base64":          base64.StdEncoding.EncodeToString([]byte(pw)),
+			"base64 (no pad)": base64.RawStdEncoding.EncodeToString([]byte(pw)),
+			"base64url":       base64.URLEncoding.EncodeToString([]byte(pw)),
+		}
+		for _, o := range outputs {
+			for form, v := range forms {
+				for stream, text := range map[string]string{"stdout": o.stdout, "stderr": o.stderr} {
+					if strings.Contains(text, v) {
+						leaks = append(leaks, fmt.Sprintf("%s: the password of %s (%s) appears in the %s of `dbctl %s`", o.test, secret, form, stream, o.args))
+					}
+				}
+			}
+		}
+	}
+	return leaks
+}
+
+// noSecretLeaks fails t when a dbctl output so far contains a known password.
+func noSecretLeaks(t *testing.T) {
+	t.Helper()
+	for _, l := range secretLeaks() {
+		t.Error(l)
+	}
+}
+
+// Recorded by TestMain before `dbctl install`, for TestReconcileWithoutCRD.
+var withoutCRD struct {
+	checked bool // false when the cluster already had the CRD (a reused cluster)
+	runs    []crdlessRun
+}
+
+type crdlessRun struct {
+	args           []string
+	stdout, stderr string
+	code           int
+}
+
+// checkWithoutCRD runs dbctl reconcile (from a file and by name) against the cluster
+// before the CRD is installed, when it is not installed yet.
+func checkWithoutCRD(tmp string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, _, code, err := execute(ctx, "", nil, filepath.Join(toolsBin, "kubectl"), "--kubeconfig", kubeconfig, "get", "crd", "databases.dbctl.io")
+	if err != nil || code == 0 {
+		return err // code 0: the CRD exists (a reused cluster): nothing to check
+	}
+	file := filepath.Join(tmp, "nocrd.yaml")
+	spec := "apiVersion: dbctl.io/v1alpha1\nkind: Database\nmetadata: {name: nocrd, namespace: default}\n" +
+		"spec: {engine: postgres, version: \"16\", storage: {size: 1Gi}}\n"
+	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
+		return err
+	}
+	withoutCRD.checked = true
+	for _, args := range [][]string{
+		{"reconcile", "-f", file, "--timeout", "30s"},
+		{"reconcile", "-n", "default", "nocrd", "--timeout", "30s"},
+	} {
+		all := append([]string{"--kubeconfig", kubeconfig}, args...)
+		state := filepath.Join(tmp, "state")
+		stdout, stderr, code, err := execute(ctx, "", []string{"XDG_STATE_HOME=" + state,
+			"DBCTL_BREAKER_STATE=" + filepath.Join(state, "breakers.json")}, dbctlBin, all...)
+		if err != nil {
+			return fmt.Errorf("dbctl %s: %w", strings.Join(args, " "), err)
+		}
+		recordOutput("TestMain (no CRD)", all, stdout, stderr)
+		withoutCRD.runs = append(withoutCRD.runs, crdlessRun{args: args, stdout: stdout, stderr: stderr, code: code})
+	}
+	return nil
 }
 
 func withoutEnv(env []string, names ...string) []string {
