@@ -68,3 +68,16 @@ cluster-down: ## delete the local kwok cluster named by DBCTL_CLUSTER (default d
 .PHONY: test-e2e
 test-e2e: tools ## end-to-end tests (build tag e2e) against a throwaway kwok cluster
 	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/...
+
+# ---------------------------------------------------------------------------
+# Benchmarks: dbctl against kubectl on a throwaway kwok cluster (issue 7; see
+# bench/run.sh and BENCHMARKS.md). BENCH_ARGS go to the harness (go run ./bench -h).
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: ## benchmark dbctl vs kubectl (every scenario, 7+ interleaved samples): bench/results.json, BENCHMARKS.md (~1 h)
+	bash bench/run.sh $(BENCH_ARGS)
+
+.PHONY: bench-smoke
+bench-smoke: ## short benchmark for CI: small scenarios, 1-2 samples, numbers printed, no timing assertions (~2 min)
+	bash bench/run.sh --smoke $(BENCH_ARGS)

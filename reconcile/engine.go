@@ -50,8 +50,11 @@ type Target struct {
 	// Object is the Database as written in a file; it is server-side applied
 	// before the reconcile. Nil means the Database is read from the cluster.
 	Object *unstructured.Unstructured
-	// Source names where Object came from, for messages.
+	// Source names where Object came from, for messages ("db.yaml: document 2");
+	// File and Line locate it for CI annotations (Line 0 when unknown).
 	Source string
+	File   string
+	Line   int
 }
 
 // maxWrites bounds the steps that write children in one run: a normal cold run
@@ -100,11 +103,12 @@ func (r *run) emit(ev Event) {
 // deadline). It never returns nil.
 func (e *Engine) Reconcile(ctx context.Context, t Target) *Result {
 	r := &run{e: e, t: t, start: e.now(), writer: &Writer{Client: e.Client, ForceConflicts: e.ForceConflicts},
-		res: &Result{Namespace: t.Namespace, Name: t.Name, Source: t.Source}}
+		res: &Result{Namespace: t.Namespace, Name: t.Name, Source: t.Source, File: t.File, Line: t.Line}}
 	r.reconcile(ctx)
 	r.res.Duration = e.now().Sub(r.start)
 	if r.db != nil {
 		r.res.Phase = r.db.Phase()
+		r.res.Conditions = r.db.Status.Conditions
 	}
 	return r.res
 }

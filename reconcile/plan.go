@@ -23,8 +23,11 @@ import (
 // update or delete (compared with server-side dry-run apply).
 type Plan struct {
 	Namespace, Name string
-	// Source is where the spec came from, empty for the cluster.
+	// Source is where the spec came from, empty for the cluster; File and Line
+	// locate it (for CI annotations).
 	Source string
+	File   string
+	Line   int
 	// New is true when the Database does not exist yet.
 	New bool
 	// Phase is the Database's phase now (Pending for a new one).
@@ -96,7 +99,7 @@ const OfflineUID = "(known after apply)"
 // their managers: without --force-conflicts reconcile stops there. With
 // ForceConflicts the fields it would take are listed in Notes instead.
 func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
-	p := &Plan{Namespace: t.Namespace, Name: t.Name, Source: t.Source}
+	p := &Plan{Namespace: t.Namespace, Name: t.Name, Source: t.Source, File: t.File, Line: t.Line}
 	// Never force the first dry run: a conflict must be seen to be reported.
 	w := &Writer{Client: e.Client, DryRun: true}
 	db, nsMissing, err := e.planDatabase(ctx, w, t, p)

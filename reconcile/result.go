@@ -3,6 +3,8 @@ package reconcile
 import (
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 	"github.com/dbctl-io/dbctl/phases"
 )
@@ -35,8 +37,11 @@ func (o Outcome) ExitCode() int {
 // Result is the outcome of reconciling one Database.
 type Result struct {
 	Namespace, Name string
-	// Source is where the spec came from ("db.yaml: document 2"), empty for the cluster.
+	// Source is where the spec came from ("db.yaml: document 2"), empty for the
+	// cluster; File and Line locate it.
 	Source  string
+	File    string
+	Line    int
 	Outcome Outcome
 	// Phase is the Database's phase at the end; StartPhase at the start.
 	Phase, StartPhase v1alpha1.Phase
@@ -51,6 +56,8 @@ type Result struct {
 	Changes []Change
 	// Err is the error behind an Error, Failed or NotReady outcome.
 	Err error
+	// Conditions are the Database's conditions at the end.
+	Conditions []metav1.Condition
 	// Duration of the reconcile.
 	Duration time.Duration
 }

@@ -3,6 +3,7 @@ package cmdutil
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -28,6 +29,10 @@ type Factory struct {
 	// BreakerStatePath is --breaker-state (default from DBCTL_BREAKER_STATE, else
 	// $XDG_STATE_HOME/dbctl/breakers.json); empty means the default.
 	BreakerStatePath *string
+	// CIFlag is --ci: auto (GitHub Actions when GITHUB_ACTIONS=true), github or none.
+	CIFlag *string
+	// Getenv reads the environment.
+	Getenv func(string) string
 	// Secrets holds every secret value the run has seen; IOStreams redact them.
 	Secrets *redact.Set
 	// Now is the clock.
@@ -60,11 +65,26 @@ func New() *Factory {
 		QPS:              new(float32),
 		Burst:            new(int),
 		BreakerStatePath: new(string),
+		CIFlag:           new(string),
+		Getenv:           os.Getenv,
 		Now:              time.Now,
 	}
 	*f.QPS, *f.Burst = 50, 100
 	f.Clients = sync.OnceValues(f.buildClients)
 	return f
+}
+
+// CI returns the CI integration selected by --ci and the environment; it writes
+// workflow commands to stderr.
+func (f *Factory) CI() (*CI, error) {
+	flag, getenv := "", os.Getenv
+	if f.CIFlag != nil {
+		flag = *f.CIFlag
+	}
+	if f.Getenv != nil {
+		getenv = f.Getenv
+	}
+	return NewCI(flag, getenv, f.IOStreams.ErrOut)
 }
 
 // ErrNoCluster is returned when no kubeconfig or in-cluster configuration is found.

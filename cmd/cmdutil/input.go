@@ -69,7 +69,8 @@ func (o *InputOptions) Targets(ctx context.Context, io *IOStreams, clients *Clie
 		out := make([]reconcile.Target, 0, len(items))
 		for _, it := range items {
 			out = append(out, reconcile.Target{Namespace: it.Database.Namespace, Name: it.Database.Name,
-				Object: it.Object, Source: fmt.Sprintf("%s: document %d", it.Source.File, it.Source.Document)})
+				Object: it.Object, Source: fmt.Sprintf("%s: document %d", it.Source.File, it.Source.Document),
+				File: it.Source.File, Line: it.Source.Line})
 		}
 		return out, nil
 	case len(args) > 0:

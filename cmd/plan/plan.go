@@ -121,15 +121,20 @@ func run(ctx context.Context, opts *Options) error {
 		return err
 	}
 
+	ci, err := opts.ci()
+	if err != nil {
+		return err
+	}
 	if opts.Output == "json" {
 		if err := render.WriteJSON(opts.IO.Out, render.NewPlanDocument(plans, errs, opts.Offline)); err != nil {
 			return err
 		}
-	} else {
-		if err := render.WritePlans(opts.IO.Out, plans, render.PlanOptions{Style: render.NewStyle(opts.IO.ColorOut()),
-			NoDiff: opts.NoDiff, Objects: opts.ShowObjects}); err != nil {
-			return err
-		}
+	} else if err := writeText(opts, ci, plans); err != nil {
+		return err
+	}
+	annotate(ci, plans, errs)
+	if err := ci.Summary(render.PlanMarkdown(plans, errs)); err != nil {
+		fmt.Fprintln(opts.IO.ErrOut, "Warning:", err)
 	}
 	red := cmdutil.Colorizer(opts.IO.ColorErr(), 31)
 	for _, e := range errs {
@@ -146,6 +151,54 @@ func run(ctx context.Context, opts *Options) error {
 		}
 	}
 	return nil
+}
+
+func (o *Options) ci() (*cmdutil.CI, error) {
+	if o.Factory == nil {
+		return cmdutil.NewCI(cmdutil.CINone, func(string) string { return "" }, o.IO.ErrOut)
+	}
+	return o.Factory.CI()
+}
+
+// writeText writes the text plans; in GitHub Actions each Database's plan is a
+// collapsible group of the log.
+func writeText(opts *Options, ci *cmdutil.CI, plans []*reconcile.Plan) error {
+	po := render.PlanOptions{Style: render.NewStyle(opts.IO.ColorOut()), NoDiff: opts.NoDiff, Objects: opts.ShowObjects}
+	if !ci.GitHub() {
+		return render.WritePlans(opts.IO.Out, plans, po)
+	}
+	for _, p := range plans {
+		add, change, destroy, _ := p.Counts()
+		end := ci.Group(fmt.Sprintf("dbctl plan %s/%s: %d to add, %d to change, %d to delete", p.Namespace, p.Name, add, change, destroy))
+		if err := render.WritePlans(opts.IO.Out, []*reconcile.Plan{p}, po); err != nil {
+			return err
+		}
+		end()
+	}
+	if len(plans) > 1 {
+		var total render.Counts
+		for _, p := range plans {
+			total = total.Plus(render.CountsOf(p))
+		}
+		fmt.Fprintln(opts.IO.Out, total.Summary("Total"))
+	}
+	return nil
+}
+
+// annotate turns plan errors and conflicts into CI annotations on the spec files.
+func annotate(ci *cmdutil.CI, plans []*reconcile.Plan, errs []render.PlanError) {
+	for _, e := range errs {
+		ci.Annotate(cmdutil.Annotation{Level: "error", File: e.File, Line: e.Line,
+			Title: fmt.Sprintf("dbctl plan: Database %s/%s", e.Namespace, e.Name), Message: e.Message})
+	}
+	for _, p := range plans {
+		for _, c := range p.Changes {
+			if c.Conflict != "" {
+				ci.Annotate(cmdutil.Annotation{Level: "warning", File: p.File, Line: p.Line,
+					Title: fmt.Sprintf("dbctl plan: Database %s/%s: conflict", p.Namespace, p.Name), Message: c.Conflict})
+			}
+		}
+	}
 }
 
 // offlineNamespace is -n when given, else "default": offline never reads a
@@ -171,9 +224,11 @@ func planOffline(opts *Options) ([]*reconcile.Plan, []render.PlanError, error) {
 		src := fmt.Sprintf("%s: document %d", it.Source.File, it.Source.Document)
 		p, err := reconcile.PlanOffline(it.Database, src)
 		if err != nil {
-			errs = append(errs, render.PlanError{Namespace: it.Database.Namespace, Name: it.Database.Name, Source: src, Message: err.Error()})
+			errs = append(errs, render.PlanError{Namespace: it.Database.Namespace, Name: it.Database.Name, Source: src,
+				Message: err.Error(), File: it.Source.File, Line: it.Source.Line})
 			continue
 		}
+		p.File, p.Line = it.Source.File, it.Source.Line
 		plans = append(plans, p)
 	}
 	return plans, errs, nil
@@ -204,7 +259,8 @@ func planOnline(ctx context.Context, opts *Options) ([]*reconcile.Plan, []render
 				msg += " (--timeout)"
 			}
 			t := targets[i]
-			failing = append(failing, render.PlanError{Namespace: t.Namespace, Name: t.Name, Source: t.Source, Message: msg})
+			failing = append(failing, render.PlanError{Namespace: t.Namespace, Name: t.Name, Source: t.Source, Message: msg,
+				File: t.File, Line: t.Line})
 			continue
 		}
 		out = append(out, p)

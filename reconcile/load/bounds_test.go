@@ -29,6 +29,7 @@ func TestHostileInputIsBounded(t *testing.T) {
 		"deep JSON":              {fill(`{"a":`), "<stdin>:1: document 1: nested more than 32 levels deep"},
 		"a long JSON list":       {"[" + fill("1,") + "1]", "<stdin>:1: document 1: more than 20000 values in one document (counting aliases as expanded)"},
 		"many anchors":           {fill("- &a x\n"), "<stdin>:20000: document 1: more than 20000 values in one document (counting aliases as expanded)"},
+		"a long string aliased":  {"a: &s " + strings.Repeat("x", 512<<10) + "\nb: [" + strings.Repeat("*s, ", 3000) + "]\n", "<stdin>:1: document 1: more than 2097152 bytes of keys and values in one document (counting aliases as expanded)"},
 		"many empty documents":   {fill("---\n"), "<stdin>: more than 256 documents in one file"},
 		"many bad documents":     {strings.Repeat(doc, 256), "<stdin>: more than 256 documents in one file"},
 		"a long string":          {"a: " + fill("x") + "\n", "<stdin>:1: document 1: kind: required: Database"},

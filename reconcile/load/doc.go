@@ -10,7 +10,8 @@
 // every error found, each naming the file, the line, the document and the field.
 //
 // Input comes from pull requests, so it is bounded: MaxFileSize, MaxDocuments,
-// MaxDepth and MaxNodes (which stops YAML alias bombs) limit the work done on one
-// file; binary data is refused before parsing; parser panics become errors.
+// MaxDepth, MaxNodes and MaxValueBytes (the last two stop YAML alias bombs) limit
+// the work done on one file; binary data is refused before parsing; parser panics
+// become errors.
 // Parameter values, annotation values and URL userinfo never appear in an error.
 package load

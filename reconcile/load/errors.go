@@ -3,7 +3,6 @@ package load
 import (
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -75,11 +74,13 @@ func (es Errors) Unwrap() []error {
 }
 
 // oneLine escapes control characters (so that a message cannot span lines or
-// forge an annotation) and cuts s to max bytes.
+// forge an annotation) and other characters that do not print, such as bidi
+// overrides and zero-width spaces (so that what the message shows is what the
+// file holds), and cuts s to max bytes.
 func oneLine(s string, max int) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
 			clean = false
 			break
 		}

@@ -37,6 +37,14 @@ func fuzzSeeds(t testing.TB) []string {
 			seeds = append(seeds, string(b))
 		}
 	}
+	// The small files of the hostile corpus (the big ones would slow every
+	// mutation down and TestHostileCorpus loads them anyway).
+	hostile, _ := filepath.Glob(filepath.Join(hostileCorpus, "*"))
+	for _, path := range hostile {
+		if b, err := os.ReadFile(path); err == nil && len(b) <= 4096 {
+			seeds = append(seeds, string(b))
+		}
+	}
 	return seeds
 }
 

@@ -23,6 +23,10 @@ const (
 	// MaxNodes is the most values (keys included) in one document, counting each
 	// expansion of a YAML alias, so that an alias bomb fails fast.
 	MaxNodes = 20000
+	// MaxValueBytes is the most bytes of scalars and keys in one document, counting
+	// each expansion of a YAML alias, so that a few aliases of a long string fail
+	// fast too. Without aliases a document holds less than MaxFileSize.
+	MaxValueBytes = 2 * MaxFileSize
 	// MaxErrorsPerFile is the most errors reported for one file.
 	MaxErrorsPerFile = 100
 )

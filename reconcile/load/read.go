@@ -55,7 +55,13 @@ func expand(path string) ([]input, *Error) {
 		}
 		name := filepath.Join(path, e.Name())
 		if e.Type()&fs.ModeSymlink != 0 {
-			if fi, err := os.Stat(name); err != nil || !fi.Mode().IsRegular() {
+			fi, err := os.Stat(name)
+			if err != nil {
+				// A dangling link or a loop is a spec file that cannot be read: an
+				// error, not a file silently left out of an all-or-nothing load.
+				return nil, &Error{File: name, Message: "cannot read: " + pathErr(err)}
+			}
+			if !fi.Mode().IsRegular() {
 				continue
 			}
 		} else if !e.Type().IsRegular() {
@@ -111,10 +117,16 @@ func pathErr(err error) string {
 }
 
 // checkText strips a UTF-8 byte order mark and rejects what is not text: NUL
-// bytes, other control characters than tab, CR and LF, and invalid UTF-8. YAML and
-// JSON allow none of them, and a message naming the line is clearer than the
-// parser's.
+// bytes, other control characters than tab, CR and LF, invalid UTF-8 (UTF-16 and
+// gzip named as such) and a byte order mark starting a line after the first. YAML and JSON allow
+// none of them, and a message naming the line is clearer than the parser's.
 func checkText(data []byte) ([]byte, *Error) {
+	switch {
+	case bytes.HasPrefix(data, []byte("\xff\xfe")), bytes.HasPrefix(data, []byte("\xfe\xff")):
+		return nil, &Error{Line: 1, Message: "is UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8"}
+	case bytes.HasPrefix(data, []byte("\x1f\x8b")):
+		return nil, &Error{Line: 1, Message: "is gzip-compressed data, not a text file: decompress it first"}
+	}
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // UTF-8 BOM
 	line := 1
 	for i := 0; i < len(data); {
@@ -130,6 +142,11 @@ func checkText(data []byte) ([]byte, *Error) {
 			r, size := utf8.DecodeRune(data[i:])
 			if r == utf8.RuneError && size <= 1 {
 				return nil, &Error{Line: line, Message: "invalid UTF-8: not a text file"}
+			}
+			if r == '\ufeff' && (i == 0 || data[i-1] == '\n') {
+				// Where files joined with a BOM each have one: invisible, it would
+				// make "apiVersion" another key and the error a riddle.
+				return nil, &Error{Line: line, Message: "a line starts with a byte order mark (U+FEFF), allowed only at the start of the file: remove it"}
 			}
 			i += size
 			continue

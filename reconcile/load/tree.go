@@ -49,10 +49,12 @@ type document struct {
 	root  *node
 }
 
-// budget bounds the work of building one document: its depth and its number of
-// values, counting every expansion of an alias (so an alias bomb fails fast).
+// budget bounds the work of building one document: its depth, its number of
+// values and the bytes of its scalars and keys, counting every expansion of an
+// alias (so an alias bomb fails fast, be it many values or a few long strings).
 type budget struct {
 	nodes int
+	bytes int
 }
 
 func (b *budget) spend(line, depth int) *Error {
@@ -62,6 +64,15 @@ func (b *budget) spend(line, depth int) *Error {
 	b.nodes++
 	if b.nodes > MaxNodes {
 		return &Error{Line: line, Message: fmt.Sprintf("more than %d values in one document (counting aliases as expanded)", MaxNodes)}
+	}
+	return nil
+}
+
+// text spends the n bytes of a scalar or key.
+func (b *budget) text(line, n int) *Error {
+	b.bytes += n
+	if b.bytes > MaxValueBytes {
+		return &Error{Line: line, Message: fmt.Sprintf("more than %d bytes of keys and values in one document (counting aliases as expanded)", MaxValueBytes)}
 	}
 	return nil
 }

@@ -106,6 +106,9 @@ func convertYAML(n *yaml.Node, depth int, b *budget) (*node, *Error) {
 		}
 		return convertYAML(n.Alias, depth, b)
 	case yaml.ScalarNode:
+		if e := b.text(n.Line, len(n.Value)); e != nil {
+			return nil, e
+		}
 		return yamlScalar(n)
 	case yaml.SequenceNode:
 		if tag := n.ShortTag(); tag != "!!seq" {
@@ -141,6 +144,9 @@ func yamlMapping(n *yaml.Node, depth int, b *budget) (*node, *Error) {
 		}
 		if k.Kind != yaml.ScalarNode {
 			return nil, &Error{Line: n.Content[i].Line, Message: "mapping keys must be strings"}
+		}
+		if e := b.text(k.Line, len(k.Value)); e != nil {
+			return nil, e
 		}
 		switch tag := k.ShortTag(); tag {
 		case "!!merge":

@@ -80,6 +80,9 @@ type PlanError struct {
 	Name      string `json:"name"`
 	Source    string `json:"source"`
 	Message   string `json:"message"`
+	// File and Line locate the spec, for CI annotations (not in the JSON format).
+	File string `json:"-"`
+	Line int    `json:"-"`
 }
 
 // NewPlanDocument builds the JSON plan of the plans and the errors.

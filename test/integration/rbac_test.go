@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,19 +324,25 @@ func rbacPassword(t *testing.T, ns, name string) string {
 	return pw
 }
 
-// rbacDependency is a healthy HTTP dependency that requires basic auth: the
-// Database's dependency URL carries a secret of its own.
-func rbacDependency(t *testing.T) (url, secret string) {
+// rbacDependency is an HTTP dependency that requires basic auth, so that the
+// Database's dependency URL carries a secret of its own; it fails (503) until
+// healthy is set.
+func rbacDependency(t *testing.T) (url, secret string, healthy *atomic.Bool) {
 	secret = "dep-" + strings.Repeat("Zq7", 8)
+	healthy = &atomic.Bool{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "dbctl" || p != secret {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
+		if !healthy.Load() {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(srv.Close)
-	return strings.Replace(srv.URL, "http://", "http://dbctl:"+secret+"@", 1) + "/healthz", secret
+	return strings.Replace(srv.URL, "http://", "http://dbctl:"+secret+"@", 1) + "/healthz", secret, healthy
 }
 
 // rbacInventory is the resourceVersion of every object dbctl could touch in ns.
@@ -370,7 +377,7 @@ func TestRBACRoleIsEnough(t *testing.T) {
 	ns := env.Namespace(t)
 	kc := rbacUser(t, env, "rbac-enough-"+ns, ns, role)
 	tr := newRBACTranscript(t)
-	depURL, depSecret := rbacDependency(t)
+	depURL, depSecret, healthy := rbacDependency(t)
 	deps := fmt.Sprintf("  dependencies:\n  - {name: backup, url: %q}\n", depURL)
 	file := rbacDatabase(t, tr.dir, "orders", 3, deps)
 
@@ -378,6 +385,13 @@ func TestRBACRoleIsEnough(t *testing.T) {
 	if inv := rbacInventory(t, ns); len(inv) != 0 {
 		t.Fatalf("plan created objects: %v", inv)
 	}
+	// The dependency is down: reconcile applies the Database and stops in Pending
+	// (exit 3), its breaker state file recording the failure.
+	down := tr.run(3, kc, "reconcile", "-n", ns, "-f", file, "--timeout", "3s")
+	if state := string(rbacReadFile(t, down.breakerState)); !strings.Contains(state, "backup") {
+		t.Errorf("the breaker state file does not record the dependency:\n%s", state)
+	}
+	healthy.Store(true)
 	// No rollout yet: reconcile writes everything, then waits (watching the
 	// StatefulSet) until --timeout: exit 3.
 	tr.run(3, kc, "reconcile", "-n", ns, "-f", file, "--timeout", "3s")
@@ -408,12 +422,8 @@ func TestRBACWithoutBinding(t *testing.T) {
 	t.Parallel()
 	ns := env.Namespace(t)
 	tr := newRBACTranscript(t)
-	admin := tr.dir + "/admin-kubeconfig"
-	if err := os.WriteFile(admin, mustReadFile(t, env.Kubeconfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	rbacSimulateRollouts(t, ns)
-	tr.run(0, admin, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
+	tr.run(0, env.Kubeconfig, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
 	before := rbacInventory(t, ns)
 
 	kc := rbacUser(t, env, "rbac-nobody-"+ns, ns)
@@ -441,7 +451,7 @@ func TestRBACWithoutBinding(t *testing.T) {
 	tr.scan(rbacPassword(t, ns, "orders"))
 }
 
-func mustReadFile(t *testing.T, path string) []byte {
+func rbacReadFile(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -513,11 +523,7 @@ func rbacProofs() map[string]rbacScenario {
 		"delete poddisruptionbudgets.policy": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
 			// A Ready Database with 3 replicas (the admin's), scaled to 1 by the user.
 			rbacSimulateRollouts(t, ns)
-			admin := filepath.Join(tr.dir, "admin-kubeconfig")
-			if err := os.WriteFile(admin, mustReadFile(t, env.Kubeconfig), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			tr.run(0, admin, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
+			tr.run(0, env.Kubeconfig, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
 			return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
 		},
 	}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# dbctl vs kubectl on one throwaway kwok cluster (issue 7). `make bench` runs this.
+#
+# Usage: bench/run.sh [--smoke] [harness flags...]
+#   (no flag)  the full suite: every scenario, 7 interleaved samples per variant
+#              (21 for the sub-second single-Database ones); writes bench/results.json
+#              and the numbers section of BENCHMARKS.md. About 40-60 minutes on 2 cores.
+#   --smoke    the CI version (`make bench-smoke`): startup, no-op, plan and cold
+#              reconcile of one Database, 1-2 samples each, no scale scenarios; prints
+#              the numbers, writes them to $BENCH_WORK/results-smoke.json, judges no
+#              timing target (too few samples); exits 1 only when the request
+#              accounting check (a no-op reconcile persists nothing and makes at most
+#              children + 2 requests) fails.
+#   Any other argument goes to the harness (go run ./bench -h), e.g.
+#     bench/run.sh -only noop-1,plan-1 -iterations 5
+#     bench/run.sh -baseline bench/results-before.json -label "after: …"
+#
+# Environment:
+#   BENCH_NODES     kwok nodes (default 10: 110 pods each; the scale scenarios run
+#                   up to ~650 pods at once)
+#   BENCH_CLUSTER   cluster name (default dbctl-bench-<pid>); deleted at the end, also
+#                   on failure or interrupt, unless BENCH_KEEP_CLUSTER=1
+#   BENCH_WORK      scratch directory (default: a new temporary one, removed at the end)
+#
+# Needs what `make demo` needs: Go and the Go module proxy (hack/k8s-tools.sh builds
+# kube-apiserver, etcd, kubectl, kwok… once and caches them).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+
+smoke=0
+args=()
+for a in "$@"; do
+  if [[ "$a" == --smoke ]]; then smoke=1; else args+=("$a"); fi
+done
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+work="${BENCH_WORK:-}"
+own_work=0
+if [[ -z "$work" ]]; then
+  work="$(mktemp -d "${TMPDIR:-/tmp}/dbctl-bench.XXXXXX")"
+  own_work=1
+fi
+mkdir -p "$work"
+
+export DBCTL_CLUSTER="${BENCH_CLUSTER:-dbctl-bench-$$}"
+export DBCTL_NODES="${BENCH_NODES:-10}"
+if ((smoke)); then export DBCTL_NODES="${BENCH_NODES:-2}"; fi
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [[ "${BENCH_KEEP_CLUSTER:-}" == 1 ]]; then
+    log "keeping cluster $DBCTL_CLUSTER (BENCH_KEEP_CLUSTER=1): hack/cluster.sh down with DBCTL_CLUSTER=$DBCTL_CLUSTER deletes it"
+  else
+    bash "$repo/hack/cluster.sh" down || log "warning: could not delete cluster $DBCTL_CLUSTER"
+  fi
+  if ((own_work)); then rm -rf "$work"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start=$SECONDS
+tools="$(bash "$repo/hack/k8s-tools.sh" | tail -n 1)"
+[[ -x "$tools/kubectl" ]] || { log "no kubectl in $tools"; exit 1; }
+
+# dbctl as `make build` builds it (version stamped), and the harness.
+version="$(git describe --tags --always --dirty 2>/dev/null || echo dev)"
+log "building dbctl ($version) and the harness"
+go build -trimpath -ldflags "-X github.com/dbctl-io/dbctl/cmd/version.Version=$version" -o "$work/dbctl" ./cmd/dbctl
+go build -o "$work/bench" ./bench
+
+kubeconfig_line="$(bash "$repo/hack/cluster.sh" up | tail -n 1)"
+kubeconfig="${kubeconfig_line#export KUBECONFIG=}"
+log "cluster $DBCTL_CLUSTER up ($DBCTL_NODES nodes) after $((SECONDS - start))s"
+
+common=(-dbctl "$work/dbctl" -kubectl "$tools/kubectl" -kubeconfig "$kubeconfig" -work "$work" -nodes "$DBCTL_NODES")
+if ((smoke)); then
+  "$work/bench" "${common[@]}" -smoke -check-accounting -iterations 1 -cheap-factor 2 -scale "" \
+    -out "$work/results-smoke.json" -markdown "" ${args[@]+"${args[@]}"}
+else
+  "$work/bench" "${common[@]}" -out "$repo/bench/results.json" -markdown "$repo/BENCHMARKS.md" ${args[@]+"${args[@]}"}
+fi
+log "done in $((SECONDS - start))s"

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+)
+
+var stsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
+
+// stsWatcher records, from the harness's own watch, when each StatefulSet of a
+// namespace first became Current the way kstatus computes it (dbctl's and kubectl
+// rollout status's notion of "rolled out"). It is started before the measured
+// process, so that no transition is missed.
+type stsWatcher struct {
+	mu     sync.Mutex
+	ready  map[string]time.Time
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+}
+
+func watchStatefulSets(ctx context.Context, dyn dynamic.Interface, namespace string) (*stsWatcher, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &stsWatcher{ready: map[string]time.Time{}, cancel: cancel, done: make(chan struct{})}
+	ri := dyn.Resource(stsGVR).Namespace(namespace)
+	list, err := ri.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("listing StatefulSets in %s: %w", namespace, err)
+	}
+	now := time.Now()
+	for i := range list.Items {
+		w.observe(&list.Items[i], now)
+	}
+	rv := list.GetResourceVersion()
+	wi, err := ri.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("watching StatefulSets in %s: %w", namespace, err)
+	}
+	go func() {
+		defer close(w.done)
+		for {
+			for ev := range wi.ResultChan() {
+				if ev.Type == watch.Error {
+					rv = ""
+					continue
+				}
+				u, ok := ev.Object.(*unstructured.Unstructured)
+				if !ok {
+					continue
+				}
+				rv = u.GetResourceVersion()
+				if ev.Type == watch.Added || ev.Type == watch.Modified {
+					w.observe(u, time.Now())
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			// Closed by the server: watch again from where we were.
+			if wi, err = ri.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true}); err != nil {
+				if ctx.Err() == nil {
+					w.mu.Lock()
+					w.err = err
+					w.mu.Unlock()
+				}
+				return
+			}
+		}
+	}()
+	return w, nil
+}
+
+func (w *stsWatcher) observe(u *unstructured.Unstructured, at time.Time) {
+	res, err := status.Compute(u)
+	if err != nil || res.Status != status.CurrentStatus {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, seen := w.ready[u.GetName()]; !seen {
+		w.ready[u.GetName()] = at
+	}
+}
+
+// lastReady waits (up to timeout) until every StatefulSet in names has been seen
+// Current, and returns the latest of those times.
+func (w *stsWatcher) lastReady(names []string, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		w.mu.Lock()
+		var last time.Time
+		missing := ""
+		for _, n := range names {
+			t, ok := w.ready[n]
+			if !ok {
+				missing = n
+				break
+			}
+			if t.After(last) {
+				last = t
+			}
+		}
+		err := w.err
+		w.mu.Unlock()
+		if missing == "" {
+			return last, nil
+		}
+		if err != nil {
+			return time.Time{}, err
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("StatefulSet %s was never seen rolled out", missing)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (w *stsWatcher) stop() {
+	w.cancel()
+	<-w.done
+}
