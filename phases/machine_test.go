@@ -400,3 +400,23 @@ func TestConditionTransitionTimeOnlyOnChange(t *testing.T) {
 		t.Errorf("status changed on an identical observation:\n%v\n%v", d2.Status, db.Status)
 	}
 }
+
+// A Database that reaches Ready has every condition for its current generation,
+// even when the path there skipped phases (a spec changed while Verifying
+// re-derives to Deploying only): no condition keeps an older observedGeneration.
+func TestReadyConditionsAtCurrentGeneration(t *testing.T) {
+	db := testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute))
+	for _, c := range []string{v1alpha1.ConditionProvisioned, v1alpha1.ConditionConfigured, v1alpha1.ConditionDeployed} {
+		db.SetCondition(c, metav1.ConditionTrue, v1alpha1.ReasonReconciled, "applied", t0.Add(-time.Hour))
+	}
+	db.Generation = 2 // the StatefulSet was re-applied for it (Deploying), the rest is current
+	d := Decide(db, observe(db, world{}))
+	if d.To != v1alpha1.PhaseReady {
+		t.Fatalf("Verifying → %s, want Ready", d.To)
+	}
+	for _, c := range d.Status.Conditions {
+		if c.ObservedGeneration != 2 || c.Status != metav1.ConditionTrue {
+			t.Errorf("condition %s: %s, observedGeneration %d; want True, 2", c.Type, c.Status, c.ObservedGeneration)
+		}
+	}
+}

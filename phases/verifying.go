@@ -36,6 +36,14 @@ func verifying(db *v1alpha1.Database, obs *Observation) Decision {
 		s.progress(v1alpha1.ReasonWaitingForRollout, "Verifying: waiting for the StatefulSet rollout")
 		return s.stay(WaitRollout, deadline, "waiting for "+obs.Rollout.Progress())
 	}
+	// Every child is current for this generation (Current found none missing or
+	// drifted), whichever run or path wrote it: say so in the conditions of the
+	// phases that write them. A spec changed while Verifying re-derives to the
+	// phase whose children differ and skips the earlier ones, whose conditions
+	// would otherwise keep the previous observedGeneration on a Ready Database.
+	s.cond(v1alpha1.ConditionProvisioned, true, v1alpha1.ReasonReconciled, "credentials Secret and Services applied")
+	s.cond(v1alpha1.ConditionConfigured, true, v1alpha1.ReasonReconciled, "engine configuration applied")
+	s.cond(v1alpha1.ConditionDeployed, true, v1alpha1.ReasonReconciled, "StatefulSet applied")
 	s.cond(v1alpha1.ConditionVerified, true, v1alpha1.ReasonReconciled,
 		fmt.Sprintf("StatefulSet rolled out, %s", obs.Rollout.Progress()))
 	s.cond(v1alpha1.ConditionReady, true, v1alpha1.ReasonReconciled, "Database is ready at "+db.Endpoint())

@@ -12,11 +12,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -100,41 +98,9 @@ spec:
 %s`, name, replicas, extra)
 }
 
-// simulateRollouts plays the StatefulSet controller and kubelet, which envtest does
-// not run: every StatefulSet in the namespace is marked fully rolled out.
-func (h *harness) simulateRollouts() {
-	ctx, cancel := context.WithCancel(context.Background())
-	h.t.Cleanup(cancel)
-	w, err := env.Client.Watch(ctx, &appsv1.StatefulSetList{}, client.InNamespace(h.ns))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			if ev.Type != watch.Added && ev.Type != watch.Modified {
-				continue
-			}
-			sts := ev.Object.(*appsv1.StatefulSet)
-			markRolledOut(ctx, sts)
-		}
-	}()
-}
-
-func markRolledOut(ctx context.Context, sts *appsv1.StatefulSet) {
-	n := int32(1)
-	if sts.Spec.Replicas != nil {
-		n = *sts.Spec.Replicas
-	}
-	want := appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: n, ReadyReplicas: n,
-		CurrentReplicas: n, UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r1", UpdateRevision: "r1"}
-	if equality.Semantic.DeepEqual(sts.Status, want) {
-		return
-	}
-	sts = sts.DeepCopy()
-	sts.Status = want
-	_ = env.Client.Status().Update(ctx, sts) // a conflict means a newer event follows
-}
+// simulateRollouts marks the namespace's StatefulSets rolled out (envtest runs no
+// controllers).
+func (h *harness) simulateRollouts() { env.SimulateRollouts(h.t, h.ns) }
 
 // versions returns the resourceVersion of the Database and of every child.
 func (h *harness) versions(name string) map[string]string {

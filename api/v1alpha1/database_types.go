@@ -116,9 +116,11 @@ type ParameterValue string
 
 // StorageSpec is the persistent volume of each replica.
 type StorageSpec struct {
-	// Size of each replica's volume, a positive quantity such as 10Gi.
+	// Size of each replica's volume, a positive quantity such as 10Gi, less than 8Ei
+	// (the largest number of bytes a volume claim can hold).
 	// +required
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="must be a positive quantity"
+	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isLessThan(quantity('8Ei'))",message="must be less than 8Ei"
 	Size resource.Quantity `json:"size"`
 
 	// StorageClassName of the volumes; the cluster's default class when empty.

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"maps"
 	"net/url"
 	"regexp"
@@ -147,6 +148,9 @@ func (s *DatabaseSpec) validate(path *field.Path) field.ErrorList {
 	return errs
 }
 
+// maxStorageSize bounds storage.size: a volume claim holds its size in an int64 of bytes.
+var maxStorageSize = resource.MustParse("8Ei")
+
 func (s *StorageSpec) validate(path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	size := path.Child("size")
@@ -156,6 +160,8 @@ func (s *StorageSpec) validate(path *field.Path) field.ErrorList {
 	case s.Size.Sign() <= 0:
 		errs = append(errs, field.Invalid(size, s.Size.String(),
 			`must be a positive quantity such as "10Gi", got `+quote(s.Size.String())))
+	case s.Size.Cmp(maxStorageSize) >= 0:
+		errs = append(errs, field.Invalid(size, s.Size.String(), "must be less than 8Ei, got "+quote(s.Size.String())))
 	}
 	if c := s.StorageClassName; c != nil && *c != "" {
 		if n := utf8.RuneCountInString(*c); n > maxStorageClassNameLength {

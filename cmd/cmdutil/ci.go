@@ -44,13 +44,15 @@ func NewCI(flag string, getenv func(string) string, w io.Writer) (*CI, error) {
 // GitHub reports whether GitHub Actions output is on.
 func (c *CI) GitHub() bool { return c != nil && c.provider == CIGitHub }
 
-// Group starts a collapsible group in the log; call the returned function to end it.
-func (c *CI) Group(title string) func() {
+// Group starts a collapsible group in the log, written to w (the stream whose lines
+// it groups: the runner shows stdout and stderr in one log, but not always in order
+// across the two); call the returned function to end it.
+func (c *CI) Group(w io.Writer, title string) func() {
 	if !c.GitHub() {
 		return func() {}
 	}
-	fmt.Fprintf(c.w, "::group::%s\n", escapeData(title))
-	return func() { fmt.Fprintln(c.w, "::endgroup::") }
+	fmt.Fprintf(w, "::group::%s\n", escapeData(title))
+	return func() { fmt.Fprintln(w, "::endgroup::") }
 }
 
 // Annotation is an error or warning shown on a file and line of the pull request.

@@ -24,7 +24,7 @@ type InputOptions struct {
 
 // AddFlags adds -f, --all and -A to cmd.
 func (o *InputOptions) AddFlags(cmd *cobra.Command) {
-	cmd.Flags().StringSliceVarP(&o.Filenames, "filename", "f", nil,
+	cmd.Flags().StringArrayVarP(&o.Filenames, "filename", "f", nil,
 		"Database specs: a file, a directory (*.yaml, *.yml, *.json) or - for stdin; repeatable")
 	cmd.Flags().BoolVar(&o.All, "all", false, "every Database in the namespace")
 	cmd.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "every Database in every namespace")

@@ -169,7 +169,7 @@ func writeText(opts *Options, ci *cmdutil.CI, plans []*reconcile.Plan) error {
 	}
 	for _, p := range plans {
 		add, change, destroy, _ := p.Counts()
-		end := ci.Group(fmt.Sprintf("dbctl plan %s/%s: %d to add, %d to change, %d to delete", p.Namespace, p.Name, add, change, destroy))
+		end := ci.Group(opts.IO.Out, fmt.Sprintf("dbctl plan %s/%s: %d to add, %d to change, %d to delete", p.Namespace, p.Name, add, change, destroy))
 		if err := render.WritePlans(opts.IO.Out, []*reconcile.Plan{p}, po); err != nil {
 			return err
 		}

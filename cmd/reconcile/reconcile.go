@@ -129,7 +129,17 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	ci, err := opts.Factory.CI()
+	if err != nil {
+		return err
+	}
+	endGroup := ci.Group(opts.IO.ErrOut, fmt.Sprintf("dbctl reconcile: %d Database(s)", len(targets)))
 	results := engine.ReconcileAll(ctx, targets, opts.Concurrency)
+	endGroup()
+	annotate(ci, results)
+	if err := ci.Summary(render.ResultsMarkdown(results)); err != nil {
+		fmt.Fprintln(opts.IO.ErrOut, "Warning:", err)
+	}
 	if *opts.Factory.Verbose {
 		fmt.Fprintf(opts.IO.ErrOut, "API requests: %s\n", clients.Requests)
 	}
@@ -174,6 +184,23 @@ func (p *progress) event(ev reconcile.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "%s/%s: %s\n", ev.Namespace, ev.Name, line)
+}
+
+// annotate turns every result that is not Ready into a CI annotation on its spec
+// file: an error for exit 1 and 2, a warning for a retryable stop.
+func annotate(ci *cmdutil.CI, results []*reconcile.Result) {
+	for _, r := range results {
+		if r.Outcome == reconcile.OutcomeReady {
+			continue
+		}
+		level := "error"
+		if r.Outcome == reconcile.OutcomeNotReady {
+			level = "warning"
+		}
+		ci.Annotate(cmdutil.Annotation{Level: level, File: r.File, Line: r.Line,
+			Title:   fmt.Sprintf("dbctl reconcile: Database %s/%s %s", r.Namespace, r.Name, r.Outcome),
+			Message: r.Message})
+	}
 }
 
 // jsonResult is one Database in `-o json`.

@@ -18,6 +18,7 @@ import (
 	reconcilecmd "github.com/dbctl-io/dbctl/cmd/reconcile"
 	"github.com/dbctl-io/dbctl/cmd/status"
 	"github.com/dbctl-io/dbctl/cmd/version"
+	"github.com/dbctl-io/dbctl/reconcile/load"
 )
 
 // NewCmdRoot builds the dbctl command with every subcommand.
@@ -73,10 +74,42 @@ or to a retryable stop, and prints what it changes.
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	f := cmdutil.New()
+	return Run(ctx, cmdutil.New(), os.Args[1:])
+}
+
+// Run runs dbctl with args on the factory and returns its exit code: the command's
+// error is printed (and, in CI, annotated) and mapped to an exit code.
+func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
 	cmd := NewCmdRoot(f)
+	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
+	annotateError(f, err)
 	return HandleError(f.IOStreams, cmd, err)
+}
+
+// annotateError turns a command's error into CI annotations: one per spec error, on
+// its file and line.
+func annotateError(f *cmdutil.Factory, err error) {
+	var silent *cmdutil.SilentError
+	if err == nil || errors.As(err, &silent) {
+		return
+	}
+	ci, cerr := f.CI()
+	if cerr != nil || !ci.GitHub() {
+		return
+	}
+	var many load.Errors
+	var one *load.Error
+	switch {
+	case errors.As(err, &many):
+		for _, e := range many {
+			ci.Annotate(cmdutil.Annotation{File: e.File, Line: e.Line, Title: "dbctl: invalid Database spec", Message: e.Error()})
+		}
+	case errors.As(err, &one):
+		ci.Annotate(cmdutil.Annotation{File: one.File, Line: one.Line, Title: "dbctl: invalid Database spec", Message: one.Error()})
+	default:
+		ci.Annotate(cmdutil.Annotation{Title: "dbctl", Message: err.Error()})
+	}
 }
 
 // HandleError prints err (unless it is silent) and maps it to an exit code.

@@ -3,6 +3,7 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,15 +28,13 @@ func Explain(err error) error {
 	}
 	var status apierrors.APIStatus
 	if apierrors.IsForbidden(err) && errors.As(err, &status) {
-		d := status.Status().Details
-		if d != nil {
-			verb := forbiddenVerb(status.Status().Message)
+		if verb, res := forbidden(status.Status().Message); verb != "" {
+			return fmt.Errorf("forbidden: dbctl needs %s on %s (see config/rbac): %w", verb, res, err)
+		}
+		if d := status.Status().Details; d != nil {
 			res := d.Kind
 			if d.Group != "" {
 				res += "." + d.Group
-			}
-			if verb != "" {
-				return fmt.Errorf("forbidden: dbctl needs %s on %s (see config/rbac): %w", verb, res, err)
 			}
 			return fmt.Errorf("forbidden: dbctl needs access to %s (see config/rbac): %w", res, err)
 		}
@@ -43,19 +42,24 @@ func Explain(err error) error {
 	return err
 }
 
-// forbiddenVerb extracts the verb from the API server's Forbidden message:
-// `... cannot patch resource "secrets" in API group "" ...`.
-func forbiddenVerb(msg string) string {
-	const marker = "cannot "
-	i := strings.Index(msg, marker)
-	if i < 0 {
-		return ""
+var forbiddenRE = regexp.MustCompile(`cannot (\w+) resource "([^"]+)" in API group "([^"]*)"`)
+
+// forbidden extracts the verb and the resource (with its subresource and group) from
+// the API server's Forbidden message: `... cannot update resource "databases/status"
+// in API group "dbctl.io" ...` is ("update", "databases.dbctl.io/status").
+func forbidden(msg string) (verb, resource string) {
+	m := forbiddenRE.FindStringSubmatch(msg)
+	if m == nil {
+		return "", ""
 	}
-	rest := msg[i+len(marker):]
-	if j := strings.IndexByte(rest, ' '); j > 0 {
-		return rest[:j]
+	resource, sub, _ := strings.Cut(m[2], "/")
+	if m[3] != "" {
+		resource += "." + m[3]
 	}
-	return ""
+	if sub != "" {
+		resource += "/" + sub
+	}
+	return m[1], resource
 }
 
 // isDatabaseResourceNotFound recognises the 404 the API server returns for a

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,7 +132,7 @@ func TestReliabilityConcurrentBreakerFile(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(dep.Close)
-	const name, threshold = "orders", "9"
+	const name, threshold = "orders", "40"
 	ns := namespace(t)
 	file := writeFile(t, t.TempDir(), "db.yaml", reliableYAML(ns, name, 1, "100", dep.URL))
 	path := filepath.Join(stateDir(t), "dbctl", "breakers.json")
@@ -190,7 +191,22 @@ func TestReliabilityConcurrentBreakerFile(t *testing.T) {
 		}
 	}
 	sf := wantBreakerFile(t, path, "backup-store", resilience.StateOpen, int(failures.Load()))
-	t.Logf("dependency failing: %d requests, %d failures counted in the file", requests.Load(), sf.Breakers["backup-store"].Failures)
+	// Each failed check a run made is a retry line of its own: the file's count is
+	// the sum over the runs, which interleaved their updates.
+	perRun, sum, contributors := []int{}, 0, 0
+	for _, p := range procs {
+		n := len(regexp.MustCompile(`(?m)dependency "backup-store" unavailable: .*; retrying in`).FindAllString(p.stderrText(), -1))
+		perRun = append(perRun, n)
+		sum += n
+		if n > 0 {
+			contributors++
+		}
+	}
+	t.Logf("dependency failing: %d requests, %d failures counted in the file, failed checks by run %v",
+		requests.Load(), sf.Breakers["backup-store"].Failures, perRun)
+	if sum != int(failures.Load()) || contributors < 2 {
+		t.Errorf("failed checks by run %v (sum %d), the server answered %d failures; want the same, from several runs", perRun, sum, failures.Load())
+	}
 
 	// Recovered; a cooldown of 1ms has passed: a probe is due at once.
 	failing.Store(false)

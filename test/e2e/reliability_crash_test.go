@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -40,9 +41,12 @@ var crashSteps = []crashStep{
 	{"update replicas 2→1", 1, "200"},
 }
 
-// crashRounds: round 0 kills as soon as a run reports its first phase change (so
-// the kills walk through every phase: each lands at the start of the next step's
-// work); later rounds kill after a random delay (a random point inside a step).
+// crashRounds: round 0 kills each run as soon as it reports progress (a phase
+// change, or what the rollout wait waits for), so the kills walk through every
+// phase, landing at the start of each step's work, and over and over in the
+// rollout wait until the rollout is complete; later rounds kill the first run of
+// each step at a random point of its start, and the next ones after a random
+// delay (a random point inside a step, or of the rollout wait).
 const crashRounds = 3
 
 // Kill windows: at the start of a run (before any progress line: the process
@@ -51,7 +55,7 @@ const crashRounds = 3
 const (
 	startWindow   = 400 * time.Millisecond
 	stepWindow    = 30 * time.Millisecond
-	rolloutWindow = 2500 * time.Millisecond
+	rolloutWindow = 600 * time.Millisecond
 )
 
 // progressLine is a phase change or a rollout wait line of dbctl's stderr.
@@ -101,25 +105,26 @@ func TestReliabilityCrash(t *testing.T) {
 		ns := namespace(t)
 		dir := t.TempDir()
 		var firstPassword []byte // read after the first kill that left a Secret
-		for _, s := range crashSteps {
+		for step, s := range crashSteps {
 			file := writeFile(t, dir, "db.yaml", reliableYAML(ns, name, s.replicas, s.maxConnections, dep.URL))
 			var final *bgDbctl
 			for attempt := 0; final == nil; attempt++ {
-				if attempt == 40 {
+				if attempt == 100 {
 					t.Fatalf("round %d, %s: still not converged after %d kills", round, s.label, attempt)
 				}
 				p := startDbctl(t, append([]string{"reconcile", "-f", file}, flags...)...)
 				k := killRecord{round: round, attempt: attempt, step: s.label, trigger: "start"}
-				if attempt == 0 {
+				if attempt == 0 && round > 0 {
 					k.delay = jitter(startWindow)
 				} else {
 					i := p.waitLine(progressLine, 0, 2*time.Minute)
 					if i >= 0 {
 						k.trigger = strings.TrimPrefix(p.line(i), ns+"/"+name+": ")
 						switch {
+						case round == 0:
 						case strings.Contains(k.trigger, "→ Verifying") || strings.HasPrefix(k.trigger, "waiting for"):
 							k.delay = jitter(rolloutWindow)
-						case round > 0:
+						default:
 							k.delay = jitter(stepWindow)
 						}
 					}
@@ -144,14 +149,7 @@ func TestReliabilityCrash(t *testing.T) {
 			}
 			wantNoRawErrors(t, "stderr", final.stderrText())
 			wantConverged(t, ns, name, s.replicas, firstPassword)
-			step := slices.IndexFunc(crashSteps, func(c crashStep) bool { return c.label == s.label })
-			if got := childSpecs(t, ns, name, s.replicas); !equalMaps(got, refSpecs[step]) {
-				for k, v := range refSpecs[step] {
-					if got[k] != v {
-						t.Errorf("round %d, %s: %s differs from a single uninterrupted run's:\n got %s\nwant %s", round, s.label, k, got[k], v)
-					}
-				}
-			}
+			wantSpecs(t, fmt.Sprintf("round %d, %s", round, s.label), refSpecs[step], childSpecs(t, ns, name, s.replicas))
 			wantIdempotent(t, file, ns, name)
 			if t.Failed() {
 				t.FailNow()
@@ -182,15 +180,8 @@ func TestReliabilityCrash(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("round %d %-40s attempt %2d: %-55.55s +%-6v → status %-12s children %s",
 			k.round, k.step, k.attempt, k.trigger, k.delay.Round(time.Millisecond), k.phase, k.children))
 	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range dist {
-			if !yield(k) {
-				return
-			}
-		}
-	})
 	var summary []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(dist)) {
 		summary = append(summary, fmt.Sprintf("%s: %d", k, dist[k]))
 	}
 	t.Logf("%d kills:\n%s\nby the phase they left: %s", len(kills), strings.Join(lines, "\n"), strings.Join(summary, ", "))

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -80,10 +81,9 @@ spec:
 // bgDbctl is a dbctl process running in the background. Its stderr is read line by
 // line as dbctl writes it, so that a test can act when a line appears.
 type bgDbctl struct {
-	t     *testing.T
-	args  []string
-	cmd   *exec.Cmd
-	start time.Time
+	t    *testing.T
+	args []string
+	cmd  *exec.Cmd
 
 	mu      sync.Mutex
 	lines   []string
@@ -115,7 +115,6 @@ func startDbctl(t *testing.T, args ...string) *bgDbctl {
 		cancel()
 		t.Fatal(err)
 	}
-	p.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("starting dbctl: %v", err)
@@ -302,12 +301,12 @@ func jitter(d time.Duration) time.Duration {
 // childObjects returns the children a Database with replicas has, by "Kind name".
 func childObjects(ns, name string, replicas int) map[string]client.Object {
 	out := map[string]client.Object{
-		"Secret " + name + "-credentials":  &corev1.Secret{ObjectMeta: meta(ns, name+"-credentials")},
-		"Service " + name + "-headless":    &corev1.Service{ObjectMeta: meta(ns, name+"-headless")},
-		"Service " + name:                  &corev1.Service{ObjectMeta: meta(ns, name)},
-		"ConfigMap " + name + "-config":    &corev1.ConfigMap{ObjectMeta: meta(ns, name+"-config")},
-		"StatefulSet " + name:              &appsv1.StatefulSet{ObjectMeta: meta(ns, name)},
-		"PodDisruptionBudget " + name:      &policyv1.PodDisruptionBudget{ObjectMeta: meta(ns, name)},
+		"Secret " + name + "-credentials": &corev1.Secret{ObjectMeta: meta(ns, name+"-credentials")},
+		"Service " + name + "-headless":   &corev1.Service{ObjectMeta: meta(ns, name+"-headless")},
+		"Service " + name:                 &corev1.Service{ObjectMeta: meta(ns, name)},
+		"ConfigMap " + name + "-config":   &corev1.ConfigMap{ObjectMeta: meta(ns, name+"-config")},
+		"StatefulSet " + name:             &appsv1.StatefulSet{ObjectMeta: meta(ns, name)},
+		"PodDisruptionBudget " + name:     &policyv1.PodDisruptionBudget{ObjectMeta: meta(ns, name)},
 	}
 	if replicas <= 1 {
 		delete(out, "PodDisruptionBudget "+name)
@@ -353,10 +352,8 @@ func wantConverged(t *testing.T, ns, name string, replicas int, wantPassword []b
 	if len(secrets.Items) != 1 || len(stss.Items) != 1 {
 		t.Errorf("Database %s/%s: %d Secrets and %d StatefulSets, want exactly one of each", ns, name, len(secrets.Items), len(stss.Items))
 	}
-	if wantPassword != nil {
-		if got := password(t, ns, name); string(got) != string(wantPassword) {
-			t.Errorf("Database %s/%s: the password changed", ns, name)
-		}
+	if got := password(t, ns, name); wantPassword != nil && string(got) != string(wantPassword) {
+		t.Errorf("Database %s/%s: the password changed", ns, name)
 	}
 
 	for key, obj := range childObjects(ns, name, replicas) {
@@ -461,17 +458,15 @@ func runtimeToMap(obj client.Object) (map[string]any, error) {
 // reference run in refNS produced.
 func wantSameChildren(t *testing.T, refNS, ns, name string, replicas int) {
 	t.Helper()
-	want, got := childSpecs(t, refNS, name, replicas), childSpecs(t, ns, name, replicas)
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range want {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	for _, k := range keys {
+	wantSpecs(t, "Database "+ns+"/"+name, childSpecs(t, refNS, name, replicas), childSpecs(t, ns, name, replicas))
+}
+
+// wantSpecs compares childSpecs with those of a single uninterrupted run.
+func wantSpecs(t *testing.T, what string, want, got map[string]string) {
+	t.Helper()
+	for _, k := range slices.Sorted(maps.Keys(want)) {
 		if got[k] != want[k] {
-			t.Errorf("%s differs from the one of a single uninterrupted run:\n got %s\nwant %s", k, got[k], want[k])
+			t.Errorf("%s: %s differs from the one of a single uninterrupted run:\n got %s\nwant %s", what, k, got[k], want[k])
 		}
 	}
 }
@@ -516,11 +511,14 @@ var controlPlane = []string{"kube-apiserver", "kube-controller-manager", "kube-s
 // clusterDir is $KWOK_WORKDIR/clusters/<name>, the directory of the kubeconfig.
 func clusterDir() string { return filepath.Dir(kubeconfig) }
 
-// stopControlPlane stops etcd, kube-apiserver, kube-controller-manager and
-// kube-scheduler with sig (SIGTERM: a restart; SIGKILL: a crash, what `kwokctl stop
-// cluster` does), waits until each has exited, and removes their pid files as
-// kwokctl does, so that `kwokctl start cluster` starts them again (and only them).
-// It registers a cleanup that starts them again if the test ends before.
+// stopControlPlane stops kube-apiserver, kube-controller-manager, kube-scheduler
+// and etcd, in that order, with sig (SIGTERM: a restart; SIGKILL: a crash, what
+// `kwokctl stop cluster` does), waits until each has exited (after SIGTERM, at most
+// 5 s, then SIGKILL, as a process supervisor does: a terminating kube-apiserver
+// refuses new connections at once but keeps open watches up to 60 s), and removes
+// their pid files as kwokctl does, so that `kwokctl start cluster` starts them
+// again (and only them). It registers a cleanup that starts them again if the test
+// ends before.
 func stopControlPlane(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	t.Cleanup(func() {
@@ -540,7 +538,7 @@ func stopControlPlane(t *testing.T, sig syscall.Signal) {
 		if err != nil {
 			t.Fatalf("%s: %v", pidFile, err)
 		}
-		if err := stopProcess(pid, sig, 30*time.Second); err != nil {
+		if err := stopProcess(pid, sig, 5*time.Second); err != nil {
 			t.Fatalf("stopping %s (pid %d): %v", comp, pid, err)
 		}
 		if err := os.Remove(pidFile); err != nil {
@@ -550,7 +548,7 @@ func stopControlPlane(t *testing.T, sig syscall.Signal) {
 }
 
 // stopProcess signals pid and waits (a pidfd: no polling) until it has exited; after
-// timeout it kills it.
+// timeout it kills it (SIGKILL) and waits 30 s more.
 func stopProcess(pid int, sig syscall.Signal, timeout time.Duration) error {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if errors.Is(err, unix.ESRCH) {
@@ -575,7 +573,7 @@ func stopProcess(pid int, sig syscall.Signal, timeout time.Duration) error {
 		case n > 0:
 			return nil
 		case sig != syscall.SIGKILL:
-			sig, deadline = syscall.SIGKILL, time.Now().Add(timeout)
+			sig, deadline = syscall.SIGKILL, time.Now().Add(30*time.Second)
 			if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
 				return fmt.Errorf("signal %v: %w", sig, err)
 			}
@@ -585,10 +583,17 @@ func stopProcess(pid int, sig syscall.Signal, timeout time.Duration) error {
 	}
 }
 
-// controlPlaneRunning reports whether every component has its pid file.
+// controlPlaneRunning reports whether every component's pid file names a live
+// process (kube-controller-manager and kube-scheduler exit by themselves when they
+// cannot renew their leader lease for 10 s).
 func controlPlaneRunning() bool {
 	for _, comp := range controlPlane {
-		if _, err := os.Stat(filepath.Join(clusterDir(), "pids", comp+".pid")); err != nil {
+		raw, err := os.ReadFile(filepath.Join(clusterDir(), "pids", comp+".pid"))
+		if err != nil {
+			return false
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil || syscall.Kill(pid, 0) != nil {
 			return false
 		}
 	}

@@ -106,6 +106,9 @@ func TestReliabilityAPIServerRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("control plane started again in %v", time.Since(startAt).Round(100*time.Millisecond))
+			if !controlPlaneRunning() {
+				t.Fatal("kwokctl start cluster did not start every component of the control plane")
+			}
 			if !tc.random {
 				// The watch dbctl had is gone with the old API server: a new one.
 				waitStatefulSetWatched(t, time.Minute)

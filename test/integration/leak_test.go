@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/base64"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -77,20 +76,8 @@ func TestNoCommandPrintsThePassword(t *testing.T) {
 	}
 	record("plan", "--offline", "-f", bad, "-o", "json")
 
-	forms := map[string]string{
-		"raw":           password,
-		"base64":        base64.StdEncoding.EncodeToString([]byte(password)),
-		"base64 raw":    base64.RawStdEncoding.EncodeToString([]byte(password)),
-		"base64url":     base64.URLEncoding.EncodeToString([]byte(password)),
-		"base64url raw": base64.RawURLEncoding.EncodeToString([]byte(password)),
-		"url-escaped":   url.QueryEscape(password),
-	}
 	for _, out := range outputs {
-		for name, form := range forms {
-			if strings.Contains(out, form) {
-				t.Errorf("the password (%s) appears in:\n%s", name, out)
-			}
-		}
+		assertNoSecret(t, out, password)
 	}
 	if joined := strings.Join(outputs, "\n"); !strings.Contains(joined, "(sensitive value changed)") ||
 		!strings.Contains(joined, "other-gitops") || !strings.Contains(joined, "unknown field") {

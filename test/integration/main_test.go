@@ -30,9 +30,16 @@ func TestMain(m *testing.M) {
 }
 
 // runDbctl runs `dbctl args...` in-process against e (the package's env when nil), as
-// the binary would (root.NewCmdRoot, root.HandleError), with a breaker state file of
-// the test's own, and returns its outputs and exit code.
+// the binary would (root.Run), with a breaker state file of the test's own, and
+// returns its outputs and exit code.
 func runDbctl(t *testing.T, e *testenv.Env, args ...string) (stdout, stderr string, exitCode int) {
+	t.Helper()
+	return runDbctlEnv(t, e, nil, args...)
+}
+
+// runDbctlEnv is runDbctl with an environment (nothing else is read from the
+// process's environment).
+func runDbctlEnv(t *testing.T, e *testenv.Env, environ map[string]string, args ...string) (stdout, stderr string, exitCode int) {
 	t.Helper()
 	if e == nil {
 		e = env
@@ -40,6 +47,7 @@ func runDbctl(t *testing.T, e *testenv.Env, args ...string) (stdout, stderr stri
 	var out, errOut bytes.Buffer
 	f := cmdutil.New()
 	f.IOStreams = cmdutil.Test(strings.NewReader(""), &out, &errOut)
+	f.Getenv = func(k string) string { return environ[k] }
 	var clients *cmdutil.Clients
 	f.Clients = func() (*cmdutil.Clients, error) {
 		if clients != nil {
@@ -53,11 +61,8 @@ func runDbctl(t *testing.T, e *testenv.Env, args ...string) (stdout, stderr stri
 		clients = c
 		return c, err
 	}
-	cmd := root.NewCmdRoot(f)
-	cmd.SetArgs(append([]string{"--breaker-state", filepath.Join(t.TempDir(), "breakers.json")}, args...))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	err := cmd.ExecuteContext(ctx)
-	exitCode = root.HandleError(f.IOStreams, cmd, err)
+	exitCode = root.Run(ctx, f, append([]string{"--breaker-state", filepath.Join(t.TempDir(), "breakers.json")}, args...))
 	return out.String(), errOut.String(), exitCode
 }

@@ -13,12 +13,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -79,37 +77,9 @@ spec:
 %s`, name, f.ns, replicas, extra)
 }
 
-// simulateRollouts plays the StatefulSet controller, which envtest does not run:
-// every StatefulSet of the namespace is marked fully rolled out.
-func (f *planFixture) simulateRollouts() {
-	ctx, cancel := context.WithCancel(context.Background())
-	f.t.Cleanup(cancel)
-	w, err := env.Client.Watch(ctx, &appsv1.StatefulSetList{}, client.InNamespace(f.ns))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			if ev.Type != watch.Added && ev.Type != watch.Modified {
-				continue
-			}
-			sts := ev.Object.(*appsv1.StatefulSet)
-			n := int32(1)
-			if sts.Spec.Replicas != nil {
-				n = *sts.Spec.Replicas
-			}
-			want := appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: n, ReadyReplicas: n,
-				CurrentReplicas: n, UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r1", UpdateRevision: "r1"}
-			if equality.Semantic.DeepEqual(sts.Status, want) {
-				continue
-			}
-			sts = sts.DeepCopy()
-			sts.Status = want
-			_ = env.Client.Status().Update(ctx, sts) // a conflict means a newer event follows
-		}
-	}()
-}
+// simulateRollouts marks the namespace's StatefulSets rolled out (envtest runs no
+// controllers).
+func (f *planFixture) simulateRollouts() { env.SimulateRollouts(f.t, f.ns) }
 
 // inventoryKinds are every kind dbctl reads or writes.
 var inventoryKinds = []schema.GroupVersionKind{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,20 +16,17 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -250,45 +248,13 @@ func rbacWantForbidden(t *testing.T, r *rbacRun, p rbacPermission) {
 	t.Helper()
 	line := rbacErrorLine(t, r)
 	res, sub, _ := strings.Cut(p.resource, "/")
-	want := "forbidden: dbctl needs " + p.verb + " on " + res + " (see config/rbac)"
+	want := "forbidden: dbctl needs " + p.verb + " on " + p.resource + " (see config/rbac)"
 	if !strings.Contains(line, want) {
 		t.Errorf("dbctl %s: the error does not say %q:\n%s", strings.Join(r.args, " "), want, line)
 	}
 	if sub != "" && !strings.Contains(line, fmt.Sprintf("cannot %s resource %q", p.verb, strings.SplitN(res, ".", 2)[0]+"/"+sub)) {
 		t.Errorf("dbctl %s: the error does not name the subresource %s:\n%s", strings.Join(r.args, " "), sub, line)
 	}
-}
-
-// rbacSimulateRollouts plays the StatefulSet controller, which envtest does not
-// run: every StatefulSet of namespace ns is marked fully rolled out.
-func rbacSimulateRollouts(t *testing.T, ns string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	w, err := env.Client.Watch(ctx, &appsv1.StatefulSetList{}, client.InNamespace(ns))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			sts, ok := ev.Object.(*appsv1.StatefulSet)
-			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
-				continue
-			}
-			n := int32(1)
-			if sts.Spec.Replicas != nil {
-				n = *sts.Spec.Replicas
-			}
-			want := appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: n, ReadyReplicas: n,
-				CurrentReplicas: n, UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r1", UpdateRevision: "r1"}
-			if equality.Semantic.DeepEqual(sts.Status, want) {
-				continue
-			}
-			sts = sts.DeepCopy()
-			sts.Status = want
-			_ = env.Client.Status().Update(ctx, sts) // a conflict means a newer event follows
-		}
-	}()
 }
 
 // rbacDatabase writes a Database file (namespace from -n) and returns its path.
@@ -398,7 +364,7 @@ func TestRBACRoleIsEnough(t *testing.T) {
 	tr.run(3, kc, "status", "orders", "-n", ns, "--watch", "--timeout", "1s")
 	tr.run(3, kc, "status", "--all", "-n", ns, "-o", "json")
 
-	rbacSimulateRollouts(t, ns)
+	env.SimulateRollouts(t, ns)
 	tr.run(0, kc, "reconcile", "orders", "-n", ns, "--timeout", "1m")
 	tr.run(0, kc, "plan", "-n", ns, "-f", file, "--detailed-exitcode")
 	tr.run(0, kc, "status", "orders", "-n", ns, "-o", "yaml")
@@ -422,7 +388,7 @@ func TestRBACWithoutBinding(t *testing.T) {
 	t.Parallel()
 	ns := env.Namespace(t)
 	tr := newRBACTranscript(t)
-	rbacSimulateRollouts(t, ns)
+	env.SimulateRollouts(t, ns)
 	tr.run(0, env.Kubeconfig, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
 	before := rbacInventory(t, ns)
 
@@ -470,7 +436,7 @@ func rbacProofs() map[string]rbacScenario {
 	// reconcile from a file on a new Database, the rollout simulated: every write of
 	// every phase is needed to get to Ready.
 	reconcileNew := func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
-		rbacSimulateRollouts(t, ns)
+		env.SimulateRollouts(t, ns)
 		return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
 	}
 	// An existing Database, created by the admin, not Ready.
@@ -522,7 +488,7 @@ func rbacProofs() map[string]rbacScenario {
 		"create poddisruptionbudgets.policy": reconcileNew,
 		"delete poddisruptionbudgets.policy": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
 			// A Ready Database with 3 replicas (the admin's), scaled to 1 by the user.
-			rbacSimulateRollouts(t, ns)
+			env.SimulateRollouts(t, ns)
 			tr.run(0, env.Kubeconfig, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
 			return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
 		},
@@ -595,7 +561,7 @@ func TestRBACCreateNamespace(t *testing.T) {
 	}
 	ns := base + "-new"
 	kc := rbacUser(t, env, "rbac-ns-"+base, "", role, nsRole)
-	rbacSimulateRollouts(t, ns)
+	env.SimulateRollouts(t, ns)
 	tr.run(0, kc, "reconcile", "--create-namespace", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
 	tr.scan(rbacPassword(t, ns, "orders"))
 }

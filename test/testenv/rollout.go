@@ -1,0 +1,52 @@
+package testenv
+
+import (
+	"context"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// SimulateRollouts plays the StatefulSet controller and the kubelet, which envtest
+// does not run: until the test ends, every StatefulSet of namespace ns is marked
+// fully rolled out (status caught up with its spec and generation) whenever it is
+// created or changed.
+func (e *Env) SimulateRollouts(tb testing.TB, ns string) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	w, err := e.Client.Watch(ctx, &appsv1.StatefulSetList{}, client.InNamespace(ns))
+	if err != nil {
+		tb.Fatalf("testenv: watching StatefulSets in %s: %v", ns, err)
+	}
+	go func() {
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			sts, ok := ev.Object.(*appsv1.StatefulSet)
+			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
+				continue
+			}
+			MarkRolledOut(ctx, e.Client, sts)
+		}
+	}()
+}
+
+// MarkRolledOut sets sts's status to a completed rollout of its spec. A conflict is
+// ignored: a newer version of the StatefulSet follows.
+func MarkRolledOut(ctx context.Context, c client.Client, sts *appsv1.StatefulSet) {
+	n := int32(1)
+	if sts.Spec.Replicas != nil {
+		n = *sts.Spec.Replicas
+	}
+	want := appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: n, ReadyReplicas: n,
+		CurrentReplicas: n, UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r1", UpdateRevision: "r1"}
+	if equality.Semantic.DeepEqual(sts.Status, want) {
+		return
+	}
+	sts = sts.DeepCopy()
+	sts.Status = want
+	_ = c.Status().Update(ctx, sts)
+}
