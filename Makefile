@@ -30,13 +30,22 @@ fuzz: ## fuzz the spec loader for FUZZTIME (default 20s)
 
 .PHONY: verify
 verify: ## fail when generated files are stale, code is not gofmt'ed, vet complains or go.mod is untidy
-	$(MAKE) generate
-	@git diff --exit-code -- api config || { echo 'generated files are stale: run make generate and commit the result'; exit 1; }
+	$(MAKE) generate docs
+	@git diff --exit-code -- api config docs/cli || { echo 'generated files are stale: run make generate docs and commit the result'; exit 1; }
+	@test -z "$$(git status --porcelain -- api config docs/cli)" || { git status --porcelain -- api config docs/cli; echo 'generated files are not committed'; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'run gofmt -w'; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e/...
 	$(GO) mod tidy -diff
 	$(GO) -C hack/tools mod tidy -diff
+
+.PHONY: docs
+docs: ## regenerate the command reference in docs/cli from the cobra commands
+	$(GO) run ./hack/gen-docs -md docs/cli
+
+.PHONY: release-snapshot
+release-snapshot: ## goreleaser check + a snapshot release of this platform, archive contents checked
+	bash hack/release-snapshot.sh
 
 .PHONY: demo
 demo: build tools ## start the local kwok cluster, install the CRD and reconcile examples/ to Ready

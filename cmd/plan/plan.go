@@ -91,6 +91,7 @@ succeeded; the "!" lines say reconcile would stop).`,
 			return run(cmd.Context(), opts)
 		},
 	}
+	cmd.ValidArgsFunction = cmdutil.CompleteDatabaseNames(f)
 	opts.Input.AddFlags(cmd)
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Output, "output", "o", "text", "plan format: text or json")

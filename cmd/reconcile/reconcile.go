@@ -79,6 +79,7 @@ severe code wins (1 > 2 > 3 > 0).`,
 			return run(cmd.Context(), opts)
 		},
 	}
+	cmd.ValidArgsFunction = cmdutil.CompleteDatabaseNames(f)
 	opts.Input.AddFlags(cmd)
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long the run may take before it stops with exit 3")

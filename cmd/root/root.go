@@ -59,6 +59,7 @@ or to a retryable stop, and prints what it changes.
 	pf.StringVar(f.CIFlag, "ci", cmdutil.CIAuto, "CI integration: auto (GitHub Actions when GITHUB_ACTIONS=true), github or none")
 	pf.StringVar(f.BreakerStatePath, "breaker-state", "", "circuit breaker state file (default $DBCTL_BREAKER_STATE, else $XDG_STATE_HOME/dbctl/breakers.json)")
 
+	_ = cmd.RegisterFlagCompletionFunc("namespace", cmdutil.CompleteNamespaces(f))
 	cmd.AddCommand(
 		version.NewCmdVersion(f, nil),
 		install.NewCmdInstall(f, nil),

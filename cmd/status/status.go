@@ -88,6 +88,7 @@ With several Databases, the most severe code wins (1 > 2 > 3 > 0).`,
 			return run(cmd.Context(), opts)
 		},
 	}
+	cmd.ValidArgsFunction = cmdutil.CompleteDatabaseNames(f)
 	opts.Input.AddFlags(cmd)
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Output, "output", "o", "text", "format: text, json or yaml")

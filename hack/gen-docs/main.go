@@ -35,6 +35,7 @@ func newRoot() *cobra.Command {
 	f := cmdutil.New()
 	cmd := root.NewCmdRoot(f)
 	cmd.DisableAutoGenTag = true // no dates: the files must be reproducible
+	cmd.InitDefaultCompletionCmd()
 	return cmd
 }
 
