@@ -23,9 +23,9 @@ test: tools ## run every test: unit, integration (envtest), end-to-end (kwok), a
 	$(MAKE) test-e2e
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
-FUZZTIME ?= 20s
+FUZZTIME ?= 90s
 .PHONY: fuzz
-fuzz: ## fuzz the spec loader for FUZZTIME (default 20s)
+fuzz: ## fuzz the spec loader for FUZZTIME (default 90s: about 20s replay the corpus, the rest is new inputs)
 	$(GO) test ./reconcile/load -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME)
 
 .PHONY: verify

@@ -70,5 +70,10 @@ func (d *DependencyChecker) checkOne(ctx context.Context, dep v1alpha1.Dependenc
 		return &phases.DependencyFailure{Name: dep.Name, Message: resilience.RedactText(open.LastError),
 			CircuitOpen: true, NextProbe: open.NextProbe}
 	}
-	return &phases.DependencyFailure{Name: dep.Name, Message: resilience.RedactText(err.Error())}
+	// The guard's error names the dependency; the condition's message does too.
+	msg := err.Error()
+	if inner := errors.Unwrap(err); inner != nil {
+		msg = resilience.RedactURL(dep.Target()) + ": " + inner.Error()
+	}
+	return &phases.DependencyFailure{Name: dep.Name, Message: resilience.RedactText(msg)}
 }

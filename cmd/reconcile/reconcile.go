@@ -112,7 +112,14 @@ func run(ctx context.Context, opts *Options) error {
 		}
 	}
 	store := resilience.NewStore(statePath, func(msg string) { fmt.Fprintln(opts.IO.ErrOut, "Warning: "+msg) })
+	ci, err := opts.Factory.CI()
+	if err != nil {
+		return err
+	}
 	progress := newProgress(opts.IO.ErrOut, opts.Quiet, len(targets) > 1, render.NewStyle(opts.IO.ColorErr()))
+	if opts.IO.ErrTTY && !opts.Quiet && !ci.GitHub() {
+		progress.live = newLive(opts.IO.ErrOut, render.NewStyle(opts.IO.ColorErr()))
+	}
 	engine := &reconcile.Engine{
 		Client: clients.Client,
 		Clock:  opts.Clock,
@@ -130,12 +137,9 @@ func run(ctx context.Context, opts *Options) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	ci, err := opts.Factory.CI()
-	if err != nil {
-		return err
-	}
 	endGroup := ci.Group(opts.IO.ErrOut, fmt.Sprintf("dbctl reconcile: %d Database(s)", len(targets)))
 	results := engine.ReconcileAll(ctx, targets, opts.Concurrency)
+	progress.close()
 	endGroup()
 	annotate(ci, results)
 	if err := ci.Summary(render.ResultsMarkdown(results)); err != nil {
@@ -148,13 +152,15 @@ func run(ctx context.Context, opts *Options) error {
 }
 
 // progress prints events to stderr, one line each (a change: its block of lines,
-// rendered as plan renders it), prefixed with the Database.
+// rendered as plan renders it), prefixed with the Database. On a terminal the lines
+// scroll above a live area with one updating line per Database (live).
 type progress struct {
 	mu     sync.Mutex
 	w      io.Writer
 	quiet  bool
 	prefix bool
 	style  render.Style
+	live   *live
 }
 
 func newProgress(w io.Writer, quiet, prefix bool, style render.Style) *progress {
@@ -165,26 +171,36 @@ func (p *progress) event(ev reconcile.Event) {
 	if p.quiet {
 		return
 	}
-	var line string
+	head := ev.Namespace + "/" + ev.Name + ": "
+	var lines []string
 	switch ev.Type {
 	case reconcile.EventPhase:
-		line = fmt.Sprintf("%s → %s: %s", ev.From, ev.To, ev.Message)
+		lines = []string{head + fmt.Sprintf("%s → %s: %s", ev.From, ev.To, ev.Message)}
 	case reconcile.EventChange:
-		lines := render.ChangeLines(*ev.Change, render.ChangeOptions{Style: p.style})
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, l := range lines {
-			fmt.Fprintf(p.w, "%s/%s:   %s\n", ev.Namespace, ev.Name, l)
+		for _, l := range render.ChangeLines(*ev.Change, render.ChangeOptions{Style: p.style}) {
+			lines = append(lines, head+"  "+l)
 		}
-		return
 	case reconcile.EventWaiting:
-		line = fmt.Sprintf("%s (%s)", ev.Message, ev.Elapsed.Round(time.Second))
+		lines = []string{head + fmt.Sprintf("%s (%s)", ev.Message, ev.Elapsed.Round(time.Second))}
 	default:
-		line = ev.Message
+		lines = []string{head + ev.Message}
+	}
+	if p.live != nil {
+		p.live.print(ev, lines)
+		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "%s/%s: %s\n", ev.Namespace, ev.Name, line)
+	for _, l := range lines {
+		fmt.Fprintln(p.w, l)
+	}
+}
+
+// close ends the live area, if any.
+func (p *progress) close() {
+	if p.live != nil {
+		p.live.close()
+	}
 }
 
 // annotate turns every result that is not Ready into a CI annotation on its spec
