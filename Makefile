@@ -96,9 +96,9 @@ bench-smoke: ## short benchmark for CI: small scenarios, 1-2 samples, numbers pr
 # concurrent runs on one Database and one breaker state file, the control plane
 # stopped and started mid-run, SIGINT/SIGTERM. End-to-end on a throwaway kwok cluster
 # (test/e2e/reliability_*_test.go); `make test-e2e` skips them (they stop the
-# cluster's control plane), this target runs only them (~4 min on 2 cores).
+# cluster's control plane), this target runs only them (~2 min on 2 cores).
 RELIABILITY_TIMEOUT ?= 30m
 
 .PHONY: test-reliability
-test-reliability: tools ## crash (kill -9), concurrent-run, API-server-restart and signal tests on kwok (~4 min)
+test-reliability: tools ## crash (kill -9), concurrent-run, API-server-restart and signal tests on kwok (~2 min)
 	DBCTL_E2E_RELIABILITY=1 $(GO) test -tags e2e -count=1 -timeout $(RELIABILITY_TIMEOUT) -v -run '^TestReliability' ./test/e2e/...

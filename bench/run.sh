@@ -21,6 +21,10 @@
 #   BENCH_CLUSTER   cluster name (default dbctl-bench-<pid>); deleted at the end, also
 #                   on failure or interrupt, unless BENCH_KEEP_CLUSTER=1
 #   BENCH_WORK      scratch directory (default: a new temporary one, removed at the end)
+#   BENCH_DBCTL     a dbctl binary to measure instead of building this checkout (e.g. a
+#                   build with a proposed change); BENCH_OUT, BENCH_MD: where the full
+#                   run writes (default bench/results.json, BENCHMARKS.md; BENCH_MD=
+#                   writes no Markdown)
 #
 # Needs what `make demo` needs: Go and the Go module proxy (hack/k8s-tools.sh builds
 # kube-apiserver, etcd, kubectl, kwok… once and caches them).
@@ -71,7 +75,11 @@ tools="$(bash "$repo/hack/k8s-tools.sh" | tail -n 1)"
 # dbctl as `make build` builds it (version stamped), and the harness.
 version="$(git describe --tags --always --dirty 2>/dev/null || echo dev)"
 log "building dbctl ($version) and the harness"
-go build -trimpath -ldflags "-X github.com/dbctl-io/dbctl/cmd/version.Version=$version" -o "$work/dbctl" ./cmd/dbctl
+if [[ -n "${BENCH_DBCTL:-}" ]]; then
+  cp "$BENCH_DBCTL" "$work/dbctl"
+else
+  go build -trimpath -ldflags "-X github.com/dbctl-io/dbctl/cmd/version.Version=$version" -o "$work/dbctl" ./cmd/dbctl
+fi
 go build -o "$work/bench" ./bench
 
 kubeconfig_line="$(bash "$repo/hack/cluster.sh" up | tail -n 1)"
@@ -83,6 +91,6 @@ if ((smoke)); then
   "$work/bench" "${common[@]}" -smoke -check-accounting -iterations 1 -cheap-factor 2 -scale "" \
     -out "$work/results-smoke.json" -markdown "" ${args[@]+"${args[@]}"}
 else
-  "$work/bench" "${common[@]}" -out "$repo/bench/results.json" -markdown "$repo/BENCHMARKS.md" ${args[@]+"${args[@]}"}
+  "$work/bench" "${common[@]}" -out "${BENCH_OUT:-$repo/bench/results.json}" -markdown "${BENCH_MD-$repo/BENCHMARKS.md}" ${args[@]+"${args[@]}"}
 fi
 log "done in $((SECONDS - start))s"

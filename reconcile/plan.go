@@ -99,6 +99,7 @@ const OfflineUID = "(known after apply)"
 // their managers: without --force-conflicts reconcile stops there. With
 // ForceConflicts the fields it would take are listed in Notes instead.
 func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
+	warmDrift()
 	p := &Plan{Namespace: t.Namespace, Name: t.Name, Source: t.Source, File: t.File, Line: t.Line}
 	// Never force the first dry run: a conflict must be seen to be reported.
 	w := &Writer{Client: e.Client, DryRun: true}
