@@ -27,8 +27,13 @@ func Transient(err error) bool {
 	if errors.As(err, &conflict) || errors.As(err, &notOwned) {
 		return false
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false // the run is over; the caller reports it
+	if errors.Is(err, context.Canceled) {
+		return false // interrupted: the run is over
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// A request's own timeout (--request-timeout): worth another try. When it
+		// is the run's deadline, the retry policy stops anyway.
+		return true
 	}
 	switch {
 	case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsTooManyRequests(err),

@@ -39,7 +39,7 @@ func TestTransient(t *testing.T) {
 		"bad request":          {apierrors.NewBadRequest("no"), false},
 		"apply conflict":       {&ConflictError{Kind: "StatefulSet", Conflicts: []string{"argocd: .spec.replicas"}}, false},
 		"not owned":            {&NotOwnedError{Kind: "Service"}, false},
-		"deadline":             {context.DeadlineExceeded, false},
+		"a request timeout":    {fmt.Errorf("get: %w", context.DeadlineExceeded), true},
 		"canceled":             {fmt.Errorf("x: %w", context.Canceled), false},
 		"something unexpected": {errors.New("decoding: invalid character"), false},
 	}

@@ -4,6 +4,7 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -101,7 +102,10 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	targets, err := opts.Input.Targets(ctx, opts.IO, clients, opts.Names)
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	policy := resilience.Policy{Initial: opts.RetryInitial, Max: opts.RetryMax, Clock: opts.Clock}
+	targets, err := resolveTargets(ctx, opts, clients, policy)
 	if err != nil {
 		return err
 	}
@@ -117,13 +121,16 @@ func run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	progress := newProgress(opts.IO.ErrOut, opts.Quiet, len(targets) > 1, render.NewStyle(opts.IO.ColorErr()))
-	if opts.IO.ErrTTY && !opts.Quiet && !ci.GitHub() {
+	switch {
+	case opts.IO.ErrTTY && !opts.Quiet && !ci.GitHub():
 		progress.live = newLive(opts.IO.ErrOut, render.NewStyle(opts.IO.ColorErr()))
+	case !opts.IO.ErrTTY && !ci.GitHub():
+		progress.stamp = true
 	}
 	engine := &reconcile.Engine{
 		Client: clients.Client,
 		Clock:  opts.Clock,
-		Retry:  resilience.Policy{Initial: opts.RetryInitial, Max: opts.RetryMax, Clock: opts.Clock},
+		Retry:  policy,
 		Dependencies: &reconcile.DependencyChecker{Guard: &resilience.Guard{
 			Limiters: resilience.NewLimiters(opts.DependencyQPS, 1),
 			Store:    store,
@@ -135,8 +142,6 @@ func run(ctx context.Context, opts *Options) error {
 		Secrets:         opts.Factory.Secrets,
 		Events:          progress.event,
 	}
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
 	endGroup := ci.Group(opts.IO.ErrOut, fmt.Sprintf("dbctl reconcile: %d Database(s)", len(targets)))
 	results := engine.ReconcileAll(ctx, targets, opts.Concurrency)
 	progress.close()
@@ -151,6 +156,30 @@ func run(ctx context.Context, opts *Options) error {
 	return report(opts, results)
 }
 
+// resolveTargets loads the files, or lists the Databases for --all/-A, retrying a
+// transient API error like every other request of the run: the list is the first
+// request, and an API server restarting then must not fail the run.
+func resolveTargets(ctx context.Context, opts *Options, clients *cmdutil.Clients, policy resilience.Policy) ([]reconcile.Target, error) {
+	var targets []reconcile.Target
+	err := policy.Retry(ctx, func(ctx context.Context) error {
+		var err error
+		targets, err = opts.Input.Targets(ctx, opts.IO, clients, opts.Names)
+		if err != nil && !reconcile.Transient(err) {
+			return resilience.Permanent(err)
+		}
+		return err
+	}, func(err error, next time.Duration) {
+		if !opts.Quiet {
+			fmt.Fprintf(opts.IO.ErrOut, "listing Databases: %v; retrying in %s\n", err, next.Round(time.Millisecond))
+		}
+	})
+	var deadline *resilience.DeadlineError
+	if errors.As(err, &deadline) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return nil, &cmdutil.RetryableError{Err: err} // exit 3: the API server was not there in time
+	}
+	return targets, err
+}
+
 // progress prints events to stderr, one line each (a change: its block of lines,
 // rendered as plan renders it), prefixed with the Database. On a terminal the lines
 // scroll above a live area with one updating line per Database (live).
@@ -161,6 +190,9 @@ type progress struct {
 	prefix bool
 	style  render.Style
 	live   *live
+	// stamp prefixes every line with the time (plain logs: not a terminal, not
+	// GitHub Actions, whose log has its own timestamps).
+	stamp bool
 }
 
 func newProgress(w io.Writer, quiet, prefix bool, style render.Style) *progress {
@@ -172,6 +204,9 @@ func (p *progress) event(ev reconcile.Event) {
 		return
 	}
 	head := ev.Namespace + "/" + ev.Name + ": "
+	if p.stamp {
+		head = ev.Time.UTC().Format("15:04:05Z ") + head
+	}
 	var lines []string
 	switch ev.Type {
 	case reconcile.EventPhase:

@@ -82,7 +82,7 @@ func TestReconcileLifecycle(t *testing.T) {
 
 			// Progress on stderr: every phase change, per Database.
 			for _, edge := range path(coldPath, []string{"Verifying → Ready"}) {
-				if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(ns+"/"+db.name) + `:.*` + regexp.QuoteMeta(edge)).MatchString(r.stderr) {
+				if !regexp.MustCompile(`(?m)^(\d\d:\d\d:\d\dZ )?` + regexp.QuoteMeta(ns+"/"+db.name) + `:.*` + regexp.QuoteMeta(edge)).MatchString(r.stderr) {
 					t.Errorf("stderr has no line %q for %s/%s\n%s", edge, ns, db.name, r)
 				}
 			}

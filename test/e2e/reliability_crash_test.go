@@ -58,8 +58,15 @@ const (
 	rolloutWindow = 600 * time.Millisecond
 )
 
+// stamp is the time dbctl puts before each progress line when stderr is not a
+// terminal.
+var stamp = regexp.MustCompile(`^\d\d:\d\d:\d\dZ `)
+
+// unstamped drops the time in front of a progress line.
+func unstamped(line string) string { return stamp.ReplaceAllString(line, "") }
+
 // progressLine is a phase change or a rollout wait line of dbctl's stderr.
-var progressLine = regexp.MustCompile(`^\S+: ((Pending|Provisioning|Configuring|Deploying|Verifying|Ready|Updating|Failed) → \w+|waiting for )`)
+var progressLine = regexp.MustCompile(`^(\d\d:\d\d:\d\dZ )?\S+: ((Pending|Provisioning|Configuring|Deploying|Verifying|Ready|Updating|Failed) → \w+|waiting for )`)
 
 type killRecord struct {
 	round, attempt int
@@ -119,7 +126,7 @@ func TestReliabilityCrash(t *testing.T) {
 				} else {
 					i := p.waitLine(progressLine, 0, 2*time.Minute)
 					if i >= 0 {
-						k.trigger = strings.TrimPrefix(p.line(i), ns+"/"+name+": ")
+						k.trigger = strings.TrimPrefix(unstamped(p.line(i)), ns+"/"+name+": ")
 						switch {
 						case round == 0:
 						case strings.Contains(k.trigger, "→ Verifying") || strings.HasPrefix(k.trigger, "waiting for"):

@@ -86,7 +86,7 @@ func TestReliabilityAPIServerRestart(t *testing.T) {
 			last := "the start"
 			for _, l := range p.lines {
 				if m := progressLine.FindString(l); m != "" && strings.Contains(m, "→") {
-					last = strings.TrimPrefix(l, ns+"/"+name+": ")
+					last = strings.TrimPrefix(unstamped(l), ns+"/"+name+": ")
 				}
 			}
 			p.mu.Unlock()
