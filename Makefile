@@ -18,9 +18,10 @@ build: ## build bin/dbctl
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/dbctl ./cmd/dbctl
 
 .PHONY: test
-test: tools ## run every test: unit, integration (envtest), end-to-end (kwok), a short fuzz run
+test: tools ## run every test: unit, integration (envtest), end-to-end and reliability (kwok), fuzzing
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) test-e2e
+	$(MAKE) test-reliability
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 FUZZTIME ?= 90s
