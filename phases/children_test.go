@@ -2,9 +2,7 @@ package phases
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
+	"github.com/dbctl-io/dbctl/test/golden"
 	"strings"
 	"testing"
 
@@ -14,26 +12,6 @@ import (
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./phases -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the rendering (run go test ./phases -update after checking):\n%s", path, got)
-	}
-}
 
 func renderChildren(t *testing.T, db *v1alpha1.Database) []byte {
 	t.Helper()
@@ -76,7 +54,7 @@ func TestChildrenPerEngine(t *testing.T) {
 	for name, db := range tests {
 		t.Run(name, func(t *testing.T) {
 			db.Default()
-			golden(t, name, renderChildren(t, db))
+			golden.Assert(t, name, string(renderChildren(t, db)))
 		})
 	}
 }

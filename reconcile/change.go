@@ -2,7 +2,8 @@ package reconcile
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -214,7 +215,7 @@ func scalar(v any) string {
 		}
 		s := strings.TrimSpace(string(b))
 		if strings.Contains(s, "\n") {
-			return flowYAML(x)
+			return FlowValue(x)
 		}
 		return s
 	default:
@@ -222,27 +223,25 @@ func scalar(v any) string {
 	}
 }
 
-// flowYAML renders maps and lists in a one-line flow style, keys sorted.
-func flowYAML(v any) string {
+// FlowValue renders a value on one line in YAML flow style, map keys sorted:
+// {a: 1, b: [x, y]}; nil is null.
+func FlowValue(v any) string {
 	switch x := v.(type) {
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, 0, len(keys))
-		for _, k := range keys {
-			parts = append(parts, k+": "+flowYAML(x[k]))
+		parts := make([]string, 0, len(x))
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			parts = append(parts, k+": "+FlowValue(x[k]))
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	case []any:
 		parts := make([]string, 0, len(x))
 		for _, e := range x {
-			parts = append(parts, flowYAML(e))
+			parts = append(parts, FlowValue(e))
 		}
 		return "[" + strings.Join(parts, ", ") + "]"
+	case nil:
+		return "null"
 	default:
-		return scalar(x)
+		return fmt.Sprint(x)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -248,15 +247,14 @@ func planOnline(ctx context.Context, opts *Options) ([]*reconcile.Plan, []render
 	if opts.Factory != nil {
 		engine.Secrets = opts.Factory.Secrets
 	}
-	plans, errs := planAll(ctx, engine, targets, opts.Concurrency)
 	var (
 		out     []*reconcile.Plan
 		failing []render.PlanError
 	)
-	for i, p := range plans {
-		if errs[i] != nil {
-			msg := errs[i].Error()
-			if errors.Is(errs[i], context.DeadlineExceeded) {
+	for i, r := range engine.PlanAll(ctx, targets, opts.Concurrency) {
+		if r.Err != nil {
+			msg := r.Err.Error()
+			if errors.Is(r.Err, context.DeadlineExceeded) {
 				msg += " (--timeout)"
 			}
 			t := targets[i]
@@ -264,29 +262,10 @@ func planOnline(ctx context.Context, opts *Options) ([]*reconcile.Plan, []render
 				File: t.File, Line: t.Line})
 			continue
 		}
-		out = append(out, p)
+		out = append(out, r.Plan)
 	}
 	if opts.Factory != nil && opts.Factory.Verbose != nil && *opts.Factory.Verbose && clients.Requests != nil {
 		fmt.Fprintf(opts.IO.ErrOut, "API requests: %s\n", clients.Requests)
 	}
 	return out, failing, nil
-}
-
-// planAll plans the targets, at most concurrency at once, in the order of targets.
-func planAll(ctx context.Context, e *reconcile.Engine, targets []reconcile.Target, concurrency int) ([]*reconcile.Plan, []error) {
-	plans := make([]*reconcile.Plan, len(targets))
-	errs := make([]error, len(targets))
-	sem := make(chan struct{}, concurrency)
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			plans[i], errs[i] = e.Plan(ctx, t)
-		}()
-	}
-	wg.Wait()
-	return plans, errs
 }

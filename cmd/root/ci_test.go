@@ -3,7 +3,7 @@ package root_test
 import (
 	"bytes"
 	"context"
-	"flag"
+	"github.com/dbctl-io/dbctl/test/golden"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,8 +12,6 @@ import (
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/cmd/root"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // runInGitHubActions runs dbctl as in a GitHub Actions step and returns stdout,
 // stderr (where the workflow commands go), the step summary and the exit code.
@@ -37,32 +35,14 @@ func runInGitHubActions(t *testing.T, args ...string) (stdout, stderr, summary s
 	return out.String(), errOut.String(), string(b), code
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd/root -update)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs:\n%s", path, got)
-	}
-}
-
 func TestGitHubActionsPlan(t *testing.T) {
 	stdout, stderr, summary, code := runInGitHubActions(t, "plan", "--offline", "-f", "testdata/orders.yaml", "--detailed-exitcode")
 	if code != 2 {
 		t.Errorf("exit code %d, want 2 (changes)", code)
 	}
-	golden(t, "github-plan.stdout", stdout)
-	golden(t, "github-plan.stderr", stderr)
-	golden(t, "github-plan.summary.md", summary)
+	golden.Assert(t, "github-plan.stdout", stdout)
+	golden.Assert(t, "github-plan.stderr", stderr)
+	golden.Assert(t, "github-plan.summary.md", summary)
 	if !strings.Contains(stdout, "::group::dbctl plan shop/orders") && !strings.Contains(stderr, "::group::dbctl plan shop/orders") {
 		t.Error("the plan is not grouped")
 	}
@@ -76,7 +56,7 @@ func TestGitHubActionsBadInput(t *testing.T) {
 	if stdout != "" || summary != "" {
 		t.Errorf("stdout %q summary %q", stdout, summary)
 	}
-	golden(t, "github-bad-input.stderr", stderr)
+	golden.Assert(t, "github-bad-input.stderr", stderr)
 	for _, want := range []string{
 		"::error file=testdata/bad.yaml,line=8,title=dbctl%3A invalid Database spec::",
 		"::error file=testdata/bad.yaml,line=17,title=dbctl%3A invalid Database spec::",

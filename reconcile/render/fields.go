@@ -2,7 +2,8 @@ package render
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
@@ -151,7 +152,7 @@ func keyFieldLines(c reconcile.Change) []string {
 	case phases.KindSecret:
 		for _, root := range []string{"data", "stringData"} {
 			m, _ := after.Object[root].(map[string]any)
-			for _, k := range sortedKeys(m) {
+			for _, k := range slices.Sorted(maps.Keys(m)) {
 				v, _ := m[k].(string)
 				if !placeholders[v] {
 					v = reconcile.SensitiveValue
@@ -161,7 +162,7 @@ func keyFieldLines(c reconcile.Change) []string {
 		}
 	case phases.KindConfigMap:
 		m, _ := after.Object["data"].(map[string]any)
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			v, _ := m[k].(string)
 			n := strings.Count(strings.TrimSuffix(v, "\n"), "\n") + 1
 			lines = append(lines, fmt.Sprintf("data.%s: (%d lines; --show-objects prints them)", k, n))
@@ -186,32 +187,11 @@ func empty(v any) bool {
 
 // inline renders a value on one line (maps and lists in flow style).
 func inline(v any) string {
-	s := flow(v)
+	s := reconcile.FlowValue(v)
 	if long(s) {
 		return "(" + fmt.Sprint(len(strings.Split(s, "\n"))) + " lines; --show-objects prints them)"
 	}
 	return s
-}
-
-func flow(v any) string {
-	switch x := v.(type) {
-	case map[string]any:
-		parts := make([]string, 0, len(x))
-		for _, k := range sortedKeys(x) {
-			parts = append(parts, k+": "+flow(x[k]))
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
-	case []any:
-		parts := make([]string, 0, len(x))
-		for _, e := range x {
-			parts = append(parts, flow(e))
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case nil:
-		return "null"
-	default:
-		return fmt.Sprint(x)
-	}
 }
 
 // dig follows map keys and list indexes; nil when a step is missing.
@@ -234,13 +214,4 @@ func dig(obj any, at []any) any {
 		}
 	}
 	return cur
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/dbctl-io/dbctl/test/golden"
 	"strings"
 	"testing"
 
@@ -195,12 +196,12 @@ func TestPlanGoldenOffline(t *testing.T) {
 	if err := render.WritePlans(&b, plans[:1], render.PlanOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan-offline.txt", b.String())
+	golden.Assert(t, "plan-offline.txt", b.String())
 	b.Reset()
 	if err := render.WritePlans(&b, plans, render.PlanOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan-offline-several.txt", b.String())
+	golden.Assert(t, "plan-offline-several.txt", b.String())
 	if !strings.HasSuffix(b.String(), "\nTotal: 11 to add, 0 to change, 0 to delete, 0 unchanged.\n") {
 		t.Errorf("no total line:\n%s", b.String())
 	}
@@ -210,7 +211,6 @@ func TestPlanGoldenOffline(t *testing.T) {
 }
 
 func TestPlanJSONValidatesAgainstTheSchema(t *testing.T) {
-	schema := planSchema(t)
 	plans := offlinePlans(t)
 	// An update with a conflict, a Secret change and a delete, from the cluster.
 	upd := &reconcile.Plan{Namespace: "shop", Name: "orders", Phase: v1alpha1.PhaseReady,
@@ -229,7 +229,7 @@ func TestPlanJSONValidatesAgainstTheSchema(t *testing.T) {
 	if err := render.WriteJSON(&b, doc); err != nil {
 		t.Fatal(err)
 	}
-	if err := validate(t, schema, b.Bytes()); err != nil {
+	if err := golden.ValidateJSON(t, golden.PlanSchemaPath, b.Bytes()); err != nil {
 		t.Fatalf("the JSON plan does not validate: %v\n%s", err, b.String())
 	}
 	if strings.Contains(b.String(), password) || strings.Contains(b.String(), base64.StdEncoding.EncodeToString([]byte(password))) {
@@ -250,11 +250,11 @@ func TestPlanJSONValidatesAgainstTheSchema(t *testing.T) {
 	// The schema is strict about what matters: a sensitive field with a value, a
 	// missing formatVersion.
 	bad := strings.Replace(b.String(), `"(sensitive value changed)"`, `"YXBw"`, 1)
-	if err := validate(t, schema, []byte(bad)); err == nil {
+	if err := golden.ValidateJSON(t, golden.PlanSchemaPath, []byte(bad)); err == nil {
 		t.Error("the schema accepts a sensitive field with a value")
 	}
 	bad = strings.Replace(b.String(), `"formatVersion": 1`, `"formatVersion": 2`, 1)
-	if err := validate(t, schema, []byte(bad)); err == nil {
+	if err := golden.ValidateJSON(t, golden.PlanSchemaPath, []byte(bad)); err == nil {
 		t.Error("the schema accepts formatVersion 2")
 	}
 }

@@ -3,6 +3,7 @@ package render_test
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/dbctl-io/dbctl/test/golden"
 	"strings"
 	"testing"
 	"time"
@@ -138,7 +139,7 @@ func TestStatusGolden(t *testing.T) {
 			if err := render.WriteStatuses(&b, []render.Status{st}, render.NewStyle(false)); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.name, b.String())
+			golden.Assert(t, tc.name, b.String())
 			js, _ := json.Marshal(st)
 			if strings.Contains(b.String()+string(js), "s3cr3t") || strings.Contains(b.String()+string(js), "key=abc") {
 				t.Errorf("a dependency URL's credentials show:\n%s\n%s", b.String(), js)

@@ -3,8 +3,8 @@ package integration
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
+	"github.com/dbctl-io/dbctl/test/golden"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,23 +19,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/cmd/root"
 )
-
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite the golden files in testdata/")
-	}
-}
-
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // planFixture is a namespace of the test's own, with files and helpers.
 type planFixture struct {
@@ -146,24 +134,7 @@ func (f *planFixture) uid(name string) {
 // golden compares the normalised output with testdata/name (go test -update rewrites it).
 func (f *planFixture) golden(name, got string) {
 	f.t.Helper()
-	got = f.normalize(got)
-	path := filepath.Join("testdata", name)
-	if updateGolden() {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			f.t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			f.t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		f.t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if got != string(want) {
-		f.t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
+	golden.Assert(f.t, name, f.normalize(got))
 }
 
 // reconcile runs dbctl reconcile and requires Ready.
@@ -186,33 +157,11 @@ func (f *planFixture) plan(wantCode int, args ...string) (stdout, stderr string)
 	return out, errOut
 }
 
-const schemaID = "https://dbctl.io/schemas/plan-format-1.json"
-
 // validatePlanJSON validates out against docs/plan-format.schema.json.
 func validatePlanJSON(t *testing.T, out string) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "plan-format.schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource(schemaID, doc); err != nil {
-		t.Fatal(err)
-	}
-	s, err := c.Compile(schemaID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := jsonschema.UnmarshalJSON(strings.NewReader(out))
-	if err != nil {
-		t.Fatalf("plan -o json is not JSON: %v\n%s", err, out)
-	}
-	if err := s.Validate(inst); err != nil {
-		t.Errorf("plan -o json does not validate against docs/plan-format.schema.json: %v\n%s", err, out)
+	if err := golden.ValidateJSON(t, golden.PlanSchemaPath, []byte(out)); err != nil {
+		t.Errorf("plan -o json does not validate against %s: %v\n%s", golden.PlanSchemaPath, err, out)
 	}
 }
 
