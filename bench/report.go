@@ -231,11 +231,11 @@ func markdown(res *Results, base *Results) string {
 			bt := targetFor(base, t.ID)
 			before := "not run"
 			if bt != nil && (bt.Judged || bt.Value > 0) {
-				before = bt.valueString() + " " + strings.Fields(bt.metString()+" x")[0]
+				before = bt.valueString() + " " + strings.Fields(bt.metString() + " x")[0]
 			}
 			after := "not run"
 			if t.Judged || t.Value > 0 {
-				after = t.valueString() + " " + strings.Fields(t.metString()+" x")[0]
+				after = t.valueString() + " " + strings.Fields(t.metString() + " x")[0]
 			}
 			w("| %s | %s | %s | %s |\n", t.Description, before, after, t.limitString())
 		}

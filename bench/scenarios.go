@@ -431,8 +431,8 @@ func (e *env) scenarios() []*Scenario {
 	for _, size := range c.scaleSizes {
 		s := &Scenario{ID: fmt.Sprintf("cold-%d", size), Title: fmt.Sprintf("cold reconcile of %d new Databases (1 replica) to Ready", size),
 			Iterations: c.coldScaleIterations,
-			Description: fmt.Sprintf("A new namespace per sample. dbctl reconcile -f DIR --concurrency C vs kubectl apply --server-side -f DIR "+
-				"+ kubectl rollout status of each StatefulSet. Rollout: from the start to the last StatefulSet rolled out (the harness's watch); "+
+			Description: fmt.Sprintf("A new namespace per sample. dbctl reconcile -f DIR --concurrency C vs kubectl apply --server-side -f DIR " +
+				"+ kubectl rollout status of each StatefulSet. Rollout: from the start to the last StatefulSet rolled out (the harness's watch); " +
 				"overhead: from then to the exit. The cluster's controllers (StatefulSet controller, scheduler, PV binder, kwok) bound both."),
 		}
 		nsOf := func(tool string, round int) string { return fmt.Sprintf("cs%d-%s-%d", size, tool, round+1) }
