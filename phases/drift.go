@@ -1,62 +1,135 @@
 package phases
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"sort"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	policyv1ac "k8s.io/client-go/applyconfigurations/policy/v1"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	"sigs.k8s.io/structured-merge-diff/v6/value"
 )
 
 // Owned extracts from a live object the fields that fieldManager owns through
-// server-side apply (client-go's Extract<Kind>), as an unstructured object. It is
-// what dbctl last applied, minus anything another manager has since taken over.
+// server-side apply (the fields of its Apply entry in managedFields), as an
+// unstructured object: what dbctl last applied, minus anything another manager has
+// since taken over. It is what client-go's Extract<Kind> returns, computed without a
+// schema: the managed fields name every list item they own by its key (k:{…}),
+// value (v:…) or index (i:…), so the live object can be walked with them alone.
+// (Extract<Kind> parses client-go's embedded OpenAPI schema on first use: ~100 ms of
+// CPU in every dbctl process, most of a no-op reconcile; see BENCHMARKS.md.)
 func Owned(live *unstructured.Unstructured, fieldManager string) (*unstructured.Unstructured, error) {
-	var (
-		ac  any
-		err error
-	)
 	switch live.GetKind() {
-	case KindSecret:
-		o := &corev1.Secret{}
-		if err = fromUnstructured(live, o); err == nil {
-			ac, err = corev1ac.ExtractSecret(o, fieldManager)
-		}
-	case KindService:
-		o := &corev1.Service{}
-		if err = fromUnstructured(live, o); err == nil {
-			ac, err = corev1ac.ExtractService(o, fieldManager)
-		}
-	case KindConfigMap:
-		o := &corev1.ConfigMap{}
-		if err = fromUnstructured(live, o); err == nil {
-			ac, err = corev1ac.ExtractConfigMap(o, fieldManager)
-		}
-	case KindStatefulSet:
-		o := &appsv1.StatefulSet{}
-		if err = fromUnstructured(live, o); err == nil {
-			ac, err = appsv1ac.ExtractStatefulSet(o, fieldManager)
-		}
-	case KindPodDisruptionBudget:
-		o := &policyv1.PodDisruptionBudget{}
-		if err = fromUnstructured(live, o); err == nil {
-			ac, err = policyv1ac.ExtractPodDisruptionBudget(o, fieldManager)
-		}
+	case KindSecret, KindService, KindConfigMap, KindStatefulSet, KindPodDisruptionBudget:
 	default:
 		return nil, fmt.Errorf("no field extraction for kind %q", live.GetKind())
 	}
-	if err != nil {
-		return nil, fmt.Errorf("extracting the fields %s owns in %s %s: %w", fieldManager, live.GetKind(), live.GetName(), err)
+	out := map[string]any{}
+	for _, mf := range live.GetManagedFields() {
+		if mf.Manager != fieldManager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.Subresource != "" || mf.FieldsV1 == nil {
+			continue
+		}
+		set := &fieldpath.Set{}
+		if err := set.FromJSON(bytes.NewReader(mf.FieldsV1.Raw)); err != nil {
+			return nil, fmt.Errorf("extracting the fields %s owns in %s %s: %w", fieldManager, live.GetKind(), live.GetName(), err)
+		}
+		if m, ok := extractOwned(live.Object, set.Leaves()).(map[string]any); ok {
+			out = m
+		}
+		break
 	}
-	return toUnstructured(ac)
+	u := &unstructured.Unstructured{Object: out}
+	u.SetAPIVersion(live.GetAPIVersion())
+	u.SetKind(live.GetKind())
+	u.SetName(live.GetName())
+	u.SetNamespace(live.GetNamespace())
+	return u, nil
+}
+
+// extractOwned returns the parts of v that set (leaves: a member is kept whole, a
+// child is walked into) names; nil when it names none.
+func extractOwned(v any, set *fieldpath.Set) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		set.Members.Iterate(func(pe fieldpath.PathElement) {
+			if pe.FieldName != nil {
+				if val, ok := x[*pe.FieldName]; ok {
+					out[*pe.FieldName] = runtime.DeepCopyJSONValue(val)
+				}
+			}
+		})
+		set.Children.Iterate(func(pe fieldpath.PathElement) {
+			if pe.FieldName == nil {
+				return
+			}
+			val, ok := x[*pe.FieldName]
+			if !ok {
+				return
+			}
+			child, _ := set.Children.Get(pe)
+			if sub := extractOwned(val, child); sub != nil {
+				out[*pe.FieldName] = sub
+			}
+		})
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	case []any:
+		var out []any
+		for i, item := range x {
+			var kept any
+			set.Members.Iterate(func(pe fieldpath.PathElement) {
+				if kept == nil && itemMatches(pe, i, item) {
+					kept = runtime.DeepCopyJSONValue(item)
+				}
+			})
+			if kept == nil {
+				set.Children.Iterate(func(pe fieldpath.PathElement) {
+					if kept == nil && itemMatches(pe, i, item) {
+						child, _ := set.Children.Get(pe)
+						kept = extractOwned(item, child)
+					}
+				})
+			}
+			if kept != nil {
+				out = append(out, kept)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+	return nil
+}
+
+// itemMatches reports whether the list item at index i is the one pe names.
+func itemMatches(pe fieldpath.PathElement, i int, item any) bool {
+	switch {
+	case pe.Key != nil:
+		m, ok := item.(map[string]any)
+		if !ok {
+			return false
+		}
+		for _, f := range *pe.Key {
+			v, ok := m[f.Name]
+			if !ok || !value.Equals(value.NewValueInterface(v), f.Value) {
+				return false
+			}
+		}
+		return true
+	case pe.Value != nil:
+		return value.Equals(value.NewValueInterface(item), *pe.Value)
+	case pe.Index != nil:
+		return *pe.Index == i
+	}
+	return false
 }
 
 // Drift compares what dbctl wants to apply with what it owns in the live object and
@@ -231,6 +304,3 @@ func orRoot(p string) string {
 	return p
 }
 
-func fromUnstructured(u *unstructured.Unstructured, into any) error {
-	return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into)
-}
