@@ -40,7 +40,11 @@ type config struct {
 	checkAccounting                  bool
 	nodes                            int
 	dbctlFlags                       []string
+	extraDbctl                       []extraBinary
 }
+
+// extraBinary is another dbctl build measured alongside (-extra-dbctl NAME=PATH).
+type extraBinary struct{ name, path string }
 
 func main() {
 	var c config
@@ -66,8 +70,20 @@ func main() {
 	flag.IntVar(&c.nodes, "nodes", 0, "number of kwok nodes (recorded only)")
 	var dbctlFlags string
 	flag.StringVar(&dbctlFlags, "dbctl-flags", "", "extra flags for every measured dbctl command, space-separated (e.g. \"--qps 500 --burst 1000\")")
+	var extra string
+	flag.StringVar(&extra, "extra-dbctl", "", "other dbctl builds to measure in the startup, no-op and plan scenarios, as NAME=PATH,... (e.g. a proposed change)")
 	flag.Parse()
 	c.dbctlFlags = strings.Fields(dbctlFlags)
+	for _, kv := range strings.Split(extra, ",") {
+		if name, path, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+			abs, err := filepath.Abs(path)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
+			c.extraDbctl = append(c.extraDbctl, extraBinary{name, abs})
+		}
+	}
 	c.scaleSizes = ints(sizes)
 	c.noopConcurrency = ints(noopConc)
 	c.coldConcurrency = ints(coldConc)

@@ -171,7 +171,10 @@ func markdown(res *Results, base *Results) string {
 				continue
 			}
 			name := s.ID
-			if v.Name != "dbctl" {
+			switch {
+			case strings.HasPrefix(v.Name, "dbctl ["):
+				name += " " + strings.TrimPrefix(v.Name, "dbctl ")
+			case v.Name != "dbctl":
 				name += " (" + strings.TrimPrefix(v.Name, "dbctl ") + ")"
 			}
 			ratio := "—"

@@ -30,6 +30,9 @@
 # kube-apiserver, etcd, kubectl, kwok… once and caches them).
 set -euo pipefail
 
+# The whole script is one function, read before it runs: editing this file while a
+# long benchmark runs cannot change what the running one executes.
+main() {
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
@@ -94,3 +97,7 @@ else
   "$work/bench" "${common[@]}" -out "${BENCH_OUT:-$repo/bench/results.json}" -markdown "${BENCH_MD-$repo/BENCHMARKS.md}" ${args[@]+"${args[@]}"}
 fi
 log "done in $((SECONDS - start))s"
+}
+
+main "$@"
+exit

@@ -201,17 +201,20 @@ func (e *env) scenarios() []*Scenario {
 	var out []*Scenario
 
 	// Startup.
+	startup := func(name, bin string) *Variant {
+		return &Variant{Name: name, Tool: "dbctl", Command: "dbctl version", run: func(ctx context.Context, _ int) (Sample, error) {
+			p, err := run(ctx, nil, bin, "version")
+			if err != nil {
+				return Sample{}, err
+			}
+			return sampleOf(p), nil
+		}}
+	}
 	out = append(out, &Scenario{
 		ID: "startup", Title: "startup: `dbctl version` vs `kubectl version --client`", Iterations: cheap, warmup: true,
 		Description: "Process start to exit, no cluster access.",
 		Variants: []*Variant{
-			{Name: "dbctl", Tool: "dbctl", Command: "dbctl version", run: func(ctx context.Context, _ int) (Sample, error) {
-				p, err := run(ctx, nil, c.dbctl, "version")
-				if err != nil {
-					return Sample{}, err
-				}
-				return sampleOf(p), nil
-			}},
+			startup("dbctl", c.dbctl),
 			{Name: "kubectl", Tool: "kubectl", Command: "kubectl version --client", run: func(ctx context.Context, _ int) (Sample, error) {
 				p, err := run(ctx, nil, c.kubectl, "version", "--client")
 				if err != nil {
@@ -272,20 +275,34 @@ func (e *env) scenarios() []*Scenario {
 				return kubectlRequests(logs...), nil
 			}}
 	}
+	noop := func(name, bin string) *Variant {
+		return &Variant{Name: name, Tool: "dbctl", Command: "dbctl reconcile -f pg.yaml -v", run: func(ctx context.Context, _ int) (Sample, error) {
+			p, err := run(ctx, nil, bin, e.dbctlArgs("reconcile", "-f", e.singleFile(), "-v")...)
+			if err != nil {
+				return Sample{}, err
+			}
+			s := sampleOf(p)
+			s.Requests = dbctlRequests(p.Stderr)
+			return s, nil
+		}}
+	}
+	plan := func(name, bin string) *Variant {
+		return &Variant{Name: name, Tool: "dbctl", Command: "dbctl plan -f pg.yaml --detailed-exitcode -v", run: func(ctx context.Context, _ int) (Sample, error) {
+			p, err := run(ctx, nil, bin, e.dbctlArgs("plan", "-f", e.singleFile(), "--detailed-exitcode", "-v")...)
+			if err != nil {
+				return Sample{}, err
+			}
+			s := sampleOf(p)
+			s.Requests = dbctlRequests(p.Stderr)
+			return s, nil
+		}}
+	}
 	out = append(out, &Scenario{
 		ID: "noop-1", Title: "no-op reconcile of a Ready 3-replica Database", Iterations: cheap, warmup: true, setup: setupSingle,
 		Description: "dbctl reconcile -f of an unchanged, Ready Database (it server-side applies the Database, reads its 6 children, writes nothing) " +
 			"vs kubectl apply --server-side of the same 6 objects (rendered by dbctl's renderer) + kubectl rollout status.",
 		Variants: []*Variant{
-			{Name: "dbctl", Tool: "dbctl", Command: "dbctl reconcile -f pg.yaml -v", run: func(ctx context.Context, _ int) (Sample, error) {
-				p, err := e.dbctlRun(ctx, nil, "reconcile", "-f", e.singleFile(), "-v")
-				if err != nil {
-					return Sample{}, err
-				}
-				s := sampleOf(p)
-				s.Requests = dbctlRequests(p.Stderr)
-				return s, nil
-			}},
+			noop("dbctl", c.dbctl),
 			kubectlNoop(singleNSk, e.singleTwin(), []string{singleName}),
 		},
 	})
@@ -294,15 +311,7 @@ func (e *env) scenarios() []*Scenario {
 		Description: "dbctl plan -f (server-side dry-run apply of every child, no change: exit 0 with --detailed-exitcode) " +
 			"vs kubectl diff --server-side of the same 6 objects (exit 0: no difference).",
 		Variants: []*Variant{
-			{Name: "dbctl", Tool: "dbctl", Command: "dbctl plan -f pg.yaml --detailed-exitcode -v", run: func(ctx context.Context, _ int) (Sample, error) {
-				p, err := e.dbctlRun(ctx, nil, "plan", "-f", e.singleFile(), "--detailed-exitcode", "-v")
-				if err != nil {
-					return Sample{}, err
-				}
-				s := sampleOf(p)
-				s.Requests = dbctlRequests(p.Stderr)
-				return s, nil
-			}},
+			plan("dbctl", c.dbctl),
 			{Name: "kubectl", Tool: "kubectl", Command: "kubectl diff --server-side --field-manager=kubectl -f pg.yaml",
 				run: func(ctx context.Context, _ int) (Sample, error) {
 					p, err := e.kubectlRun(ctx, nil, "diff", "--server-side", "--field-manager=kubectl", "-f", e.singleTwin())
@@ -320,6 +329,15 @@ func (e *env) scenarios() []*Scenario {
 				}},
 		},
 	})
+
+	// Other dbctl builds (-extra-dbctl), measured in the same rounds as the single-Database
+	// scenarios: candidate changes judged against the same kubectl samples.
+	for _, alt := range c.extraDbctl {
+		name := "dbctl [" + alt.name + "]"
+		out[0].Variants = append(out[0].Variants, startup(name, alt.path))
+		out[1].Variants = append(out[1].Variants, noop(name, alt.path))
+		out[2].Variants = append(out[2].Variants, plan(name, alt.path))
+	}
 
 	// Cold reconcile of one 3-replica Database to Ready.
 	coldNS := func(tool string, round int) string { return fmt.Sprintf("c1-%s-%d", tool, round+1) }

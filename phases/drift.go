@@ -303,4 +303,3 @@ func orRoot(p string) string {
 	}
 	return p
 }
-

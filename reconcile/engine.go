@@ -102,7 +102,6 @@ func (r *run) emit(ev Event) {
 // retryable stop (ctx's deadline, an open circuit breaker, a backoff window past the
 // deadline). It never returns nil.
 func (e *Engine) Reconcile(ctx context.Context, t Target) *Result {
-	warmDrift()
 	r := &run{e: e, t: t, start: e.now(), writer: &Writer{Client: e.Client, ForceConflicts: e.ForceConflicts},
 		res: &Result{Namespace: t.Namespace, Name: t.Name, Source: t.Source, File: t.File, Line: t.Line}}
 	r.reconcile(ctx)
