@@ -42,6 +42,9 @@ type Engine struct {
 	// Events receives progress; nil discards it. It is called from the goroutine of
 	// each Database, so it must be safe for concurrent use.
 	Events func(Event)
+
+	// rollouts shares one StatefulSet watch per namespace among waiting Databases.
+	rollouts rolloutWatches
 }
 
 // Target is one Database to reconcile.

@@ -456,3 +456,50 @@ func TestConcurrentRunsConverge(t *testing.T) {
 		t.Error("the password changed")
 	}
 }
+
+// Databases waiting for their rollouts in one namespace share one watch.
+func TestWaitersShareOneWatchPerNamespace(t *testing.T) {
+	h := newHarness(t)
+	names := []string{"alpha", "beta", "gamma", "delta"}
+	results := make([]*reconcile.Result, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = h.reconcile(h.target(postgres(name, 1, "")), time.Minute)
+		}()
+	}
+	// Complete no rollout before every Database waits for its own.
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		waiting := map[string]bool{}
+		h.mu.Lock()
+		for _, ev := range h.events {
+			if ev.Type == reconcile.EventWaiting && strings.HasPrefix(ev.Message, "waiting for") {
+				waiting[ev.Name] = true
+			}
+		}
+		h.mu.Unlock()
+		if len(waiting) == len(names) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %v waiting", waiting)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := h.clients.Requests.Counts()["WATCH"]; got != 1 {
+		t.Errorf("%d watches while %d Databases wait; want 1", got, len(names))
+	}
+	h.simulateRollouts()
+	wg.Wait()
+	for i, r := range results {
+		if r.Outcome != reconcile.OutcomeReady {
+			t.Errorf("%s: %s: %s", names[i], r.Outcome, r.Message)
+		}
+	}
+	if got := h.clients.Requests.Counts()["WATCH"]; got != 1 {
+		t.Errorf("%d watches in all; want 1", got)
+	}
+}

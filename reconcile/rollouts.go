@@ -1,0 +1,205 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dbctl-io/dbctl/phases"
+	"github.com/dbctl-io/dbctl/reconcile/kube"
+)
+
+// rolloutWatches shares one watch of dbctl's StatefulSets per namespace among the
+// Databases waiting for a rollout there: 200 Databases reconciled at once from one
+// directory wait on one watch, not 200. A namespace's watch starts with its first
+// waiter and stops with its last. Its zero value is ready to use.
+type rolloutWatches struct {
+	mu sync.Mutex
+	ns map[string]*nsWatch
+}
+
+// nsWatch is the shared watch of one namespace.
+type nsWatch struct {
+	hub    *rolloutWatches
+	ns     string
+	cancel context.CancelFunc
+	// guarded by hub.mu:
+	subs   map[string]map[*rolloutSub]struct{} // by StatefulSet name
+	latest map[string]*unstructured.Unstructured
+}
+
+// rolloutSub is one waiter's view: the latest state of its StatefulSet, delivered
+// "latest wins" so that a slow waiter never blocks the watch.
+type rolloutSub struct {
+	w      *nsWatch
+	name   string
+	signal chan struct{} // capacity 1: something new
+	// guarded by w.hub.mu:
+	obj     *unstructured.Unstructured
+	deleted bool
+	err     error
+}
+
+// subscribe registers a waiter for StatefulSet name in namespace ns, starting the
+// namespace's watch when it is the first. The waiter is signalled at once when the
+// watch already knows the object. close must be called.
+func (h *rolloutWatches) subscribe(c client.WithWatch, ns, name string) *rolloutSub {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ns == nil {
+		h.ns = map[string]*nsWatch{}
+	}
+	w := h.ns[ns]
+	if w == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		w = &nsWatch{hub: h, ns: ns, cancel: cancel, subs: map[string]map[*rolloutSub]struct{}{}, latest: map[string]*unstructured.Unstructured{}}
+		h.ns[ns] = w
+		go w.run(ctx, c)
+	}
+	s := &rolloutSub{w: w, name: name, signal: make(chan struct{}, 1)}
+	if w.subs[name] == nil {
+		w.subs[name] = map[*rolloutSub]struct{}{}
+	}
+	w.subs[name][s] = struct{}{}
+	if obj := w.latest[name]; obj != nil {
+		s.obj = obj
+		s.notify()
+	}
+	return s
+}
+
+func (s *rolloutSub) notify() {
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+// state returns what the waiter has been told: the latest object (nil if none yet),
+// whether it was deleted, and the error that ended the watch.
+func (s *rolloutSub) state() (*unstructured.Unstructured, bool, error) {
+	s.w.hub.mu.Lock()
+	defer s.w.hub.mu.Unlock()
+	return s.obj, s.deleted, s.err
+}
+
+// close unregisters the waiter; the last one of a namespace stops its watch.
+func (s *rolloutSub) close() {
+	h := s.w.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(s.w.subs[s.name], s)
+	if len(s.w.subs[s.name]) == 0 {
+		delete(s.w.subs, s.name)
+	}
+	if len(s.w.subs) == 0 {
+		s.w.cancel()
+		if h.ns[s.w.ns] == s.w {
+			delete(h.ns, s.w.ns)
+		}
+	}
+}
+
+// run follows the namespace's StatefulSets until ctx ends. A watch started without a
+// resourceVersion first lists the current objects (as ADDED events), so a waiter
+// joining late still gets the current state. A watch the server closes is resumed
+// from the last resourceVersion seen; one whose resourceVersion expired starts over.
+// An error ends it for every current waiter (their retry policy decides); the next
+// waiter starts a new watch.
+func (w *nsWatch) run(ctx context.Context, c client.WithWatch) {
+	rv := ""
+	selector := labels.SelectorFromSet(labels.Set{phases.LabelManagedBy: phases.ManagedBy})
+	for ctx.Err() == nil {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(stsListGVK)
+		wi, err := c.Watch(ctx, list, &client.ListOptions{
+			Namespace:     w.ns,
+			LabelSelector: selector,
+			Raw:           &metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true},
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				w.fail(fmt.Errorf("watching StatefulSets in namespace %s: %w", w.ns, kube.Explain(err)))
+			}
+			return
+		}
+		var err2 error
+		rv, err2 = w.consume(ctx, wi, rv)
+		wi.Stop()
+		if err2 != nil {
+			w.fail(err2)
+			return
+		}
+	}
+}
+
+// consume delivers the events of one watch; it returns the resourceVersion to resume
+// from when the watch ends without an error.
+func (w *nsWatch) consume(ctx context.Context, wi watch.Interface, rv string) (string, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return rv, nil
+		case ev, ok := <-wi.ResultChan():
+			if !ok {
+				return rv, nil
+			}
+			if ev.Type == watch.Error {
+				err := apierrors.FromObject(ev.Object)
+				if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+					return "", nil
+				}
+				return rv, fmt.Errorf("watching StatefulSets in namespace %s: %w", w.ns, err)
+			}
+			u, ok := ev.Object.(*unstructured.Unstructured)
+			if !ok {
+				continue
+			}
+			rv = u.GetResourceVersion()
+			if ev.Type != watch.Bookmark {
+				w.deliver(u, ev.Type == watch.Deleted)
+			}
+		}
+	}
+}
+
+func (w *nsWatch) deliver(u *unstructured.Unstructured, deleted bool) {
+	h := w.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	name := u.GetName()
+	if deleted {
+		delete(w.latest, name)
+	} else {
+		w.latest[name] = u
+	}
+	for s := range w.subs[name] {
+		s.obj, s.deleted = u, deleted
+		s.notify()
+	}
+}
+
+// fail ends the watch for its current waiters and forgets it, so that the next
+// waiter starts a new one.
+func (w *nsWatch) fail(err error) {
+	h := w.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, subs := range w.subs {
+		for s := range subs {
+			s.err = err
+			s.notify()
+		}
+	}
+	if h.ns[w.ns] == w {
+		delete(h.ns, w.ns)
+	}
+	w.cancel()
+}
