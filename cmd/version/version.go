@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +35,13 @@ type Info struct {
 func Get() Info {
 	info := Info{Version: Version, Commit: Commit, Date: Date, GoVersion: runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	// A release built outside a git checkout stamps "none" and the zero time.
+	if info.Commit == "none" {
+		info.Commit = ""
+	}
+	if strings.HasPrefix(info.Date, "0001-01-01") {
+		info.Date = ""
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if info.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			info.Version = bi.Main.Version
