@@ -7,9 +7,6 @@ import (
 	"reflect"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
@@ -25,35 +22,17 @@ func ownedBySchema(t *testing.T, live *unstructured.Unstructured, fieldManager s
 		ac  any
 		err error
 	)
-	from := func(into any) error {
-		return runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, into)
-	}
 	switch live.GetKind() {
 	case KindSecret:
-		o := &corev1.Secret{}
-		if err = from(o); err == nil {
-			ac, err = corev1ac.ExtractSecret(o, fieldManager)
-		}
+		ac, err = extract(live, fieldManager, corev1ac.ExtractSecret)
 	case KindService:
-		o := &corev1.Service{}
-		if err = from(o); err == nil {
-			ac, err = corev1ac.ExtractService(o, fieldManager)
-		}
+		ac, err = extract(live, fieldManager, corev1ac.ExtractService)
 	case KindConfigMap:
-		o := &corev1.ConfigMap{}
-		if err = from(o); err == nil {
-			ac, err = corev1ac.ExtractConfigMap(o, fieldManager)
-		}
+		ac, err = extract(live, fieldManager, corev1ac.ExtractConfigMap)
 	case KindStatefulSet:
-		o := &appsv1.StatefulSet{}
-		if err = from(o); err == nil {
-			ac, err = appsv1ac.ExtractStatefulSet(o, fieldManager)
-		}
+		ac, err = extract(live, fieldManager, appsv1ac.ExtractStatefulSet)
 	case KindPodDisruptionBudget:
-		o := &policyv1.PodDisruptionBudget{}
-		if err = from(o); err == nil {
-			ac, err = policyv1ac.ExtractPodDisruptionBudget(o, fieldManager)
-		}
+		ac, err = extract(live, fieldManager, policyv1ac.ExtractPodDisruptionBudget)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +42,15 @@ func ownedBySchema(t *testing.T, live *unstructured.Unstructured, fieldManager s
 		t.Fatal(err)
 	}
 	return u
+}
+
+// extract converts live to its typed object and runs client-go's Extract<Kind> on it.
+func extract[T any, AC any](live *unstructured.Unstructured, fieldManager string, fn func(*T, string) (AC, error)) (any, error) {
+	o := new(T)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(live.Object, o); err != nil {
+		return nil, err
+	}
+	return fn(o, fieldManager)
 }
 
 // TestOwnedAgreesWithExtract: live objects written by dbctl to a real API server,
