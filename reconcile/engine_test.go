@@ -100,7 +100,7 @@ spec:
 
 // simulateRollouts marks the namespace's StatefulSets rolled out (envtest runs no
 // controllers).
-func (h *harness) simulateRollouts() { env.SimulateRollouts(h.t, h.ns) }
+func (h *harness) simulateRollouts() (stop func()) { return env.SimulateRollouts(h.t, h.ns) }
 
 // versions returns the resourceVersion of the Database and of every child.
 func (h *harness) versions(name string) map[string]string {
@@ -457,20 +457,46 @@ func TestConcurrentRunsConverge(t *testing.T) {
 	}
 }
 
-// Databases waiting for their rollouts in one namespace share one watch.
+// Databases waiting for their rollouts in one namespace share one watch, and the
+// next one waiting soon after finds it still open.
 func TestWaitersShareOneWatchPerNamespace(t *testing.T) {
 	h := newHarness(t)
-	names := []string{"alpha", "beta", "gamma", "delta"}
-	results := make([]*reconcile.Result, len(names))
-	var wg sync.WaitGroup
-	for i, name := range names {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			results[i] = h.reconcile(h.target(postgres(name, 1, "")), time.Minute)
-		}()
+	watches := func() int64 { return h.clients.Requests.Counts()["WATCH"] }
+	reconcileAll := func(names ...string) {
+		t.Helper()
+		results := make([]*reconcile.Result, len(names))
+		var wg sync.WaitGroup
+		for i, name := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = h.reconcile(h.target(postgres(name, 1, "")), time.Minute)
+			}()
+		}
+		// Complete no rollout before every Database waits for its own.
+		h.awaitWaiting(names...)
+		if got := watches(); got != 1 {
+			t.Errorf("%d watches while %v wait; want 1", got, names)
+		}
+		stop := h.simulateRollouts()
+		wg.Wait()
+		stop()
+		for i, r := range results {
+			if r.Outcome != reconcile.OutcomeReady {
+				t.Errorf("%s: %s: %s", names[i], r.Outcome, r.Message)
+			}
+		}
 	}
-	// Complete no rollout before every Database waits for its own.
+	reconcileAll("alpha", "beta", "gamma", "delta")
+	reconcileAll("epsilon")
+	if got := watches(); got != 1 {
+		t.Errorf("%d watches in all; want 1", got)
+	}
+}
+
+// awaitWaiting returns when every named Database has reported waiting for its rollout.
+func (h *harness) awaitWaiting(names ...string) {
+	h.t.Helper()
 	deadline := time.Now().Add(45 * time.Second)
 	for {
 		waiting := map[string]bool{}
@@ -481,25 +507,18 @@ func TestWaitersShareOneWatchPerNamespace(t *testing.T) {
 			}
 		}
 		h.mu.Unlock()
-		if len(waiting) == len(names) {
-			break
+		n := 0
+		for _, name := range names {
+			if waiting[name] {
+				n++
+			}
+		}
+		if n == len(names) {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %v waiting", waiting)
+			h.t.Fatalf("only %v of %v waiting", waiting, names)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-	if got := h.clients.Requests.Counts()["WATCH"]; got != 1 {
-		t.Errorf("%d watches while %d Databases wait; want 1", got, len(names))
-	}
-	h.simulateRollouts()
-	wg.Wait()
-	for i, r := range results {
-		if r.Outcome != reconcile.OutcomeReady {
-			t.Errorf("%s: %s: %s", names[i], r.Outcome, r.Message)
-		}
-	}
-	if got := h.clients.Requests.Counts()["WATCH"]; got != 1 {
-		t.Errorf("%d watches in all; want 1", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,10 +17,15 @@ import (
 	"github.com/dbctl-io/dbctl/reconcile/kube"
 )
 
+// watchLinger is how long a namespace's watch outlives its last waiter: the next
+// Database of a run (--concurrency 1 reconciles them one after the other) finds it
+// open.
+const watchLinger = 10 * time.Second
+
 // rolloutWatches shares one watch of dbctl's StatefulSets per namespace among the
-// Databases waiting for a rollout there: 200 Databases reconciled at once from one
-// directory wait on one watch, not 200. A namespace's watch starts with its first
-// waiter and stops with its last. Its zero value is ready to use.
+// Databases waiting for a rollout there: 200 Databases reconciled from one directory
+// wait on one watch, not 200. A namespace's watch starts with its first waiter and
+// stops watchLinger after its last. Its zero value is ready to use.
 type rolloutWatches struct {
 	mu sync.Mutex
 	ns map[string]*nsWatch
@@ -33,6 +39,7 @@ type nsWatch struct {
 	// guarded by hub.mu:
 	subs   map[string]map[*rolloutSub]struct{} // by StatefulSet name
 	latest map[string]*unstructured.Unstructured
+	idle   *time.Timer // stops the watch when no one waits; nil while someone does
 }
 
 // rolloutSub is one waiter's view: the latest state of its StatefulSet, delivered
@@ -63,6 +70,10 @@ func (h *rolloutWatches) subscribe(c client.WithWatch, ns, name string) *rollout
 		h.ns[ns] = w
 		go w.run(ctx, c)
 	}
+	if w.idle != nil {
+		w.idle.Stop()
+		w.idle = nil
+	}
 	s := &rolloutSub{w: w, name: name, signal: make(chan struct{}, 1)}
 	if w.subs[name] == nil {
 		w.subs[name] = map[*rolloutSub]struct{}{}
@@ -90,20 +101,28 @@ func (s *rolloutSub) state() (*unstructured.Unstructured, bool, error) {
 	return s.obj, s.deleted, s.err
 }
 
-// close unregisters the waiter; the last one of a namespace stops its watch.
+// close unregisters the waiter; watchLinger after the last one of a namespace
+// leaves, its watch stops.
 func (s *rolloutSub) close() {
-	h := s.w.hub
+	h, w := s.w.hub, s.w
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(s.w.subs[s.name], s)
-	if len(s.w.subs[s.name]) == 0 {
-		delete(s.w.subs, s.name)
+	delete(w.subs[s.name], s)
+	if len(w.subs[s.name]) == 0 {
+		delete(w.subs, s.name)
 	}
-	if len(s.w.subs) == 0 {
-		s.w.cancel()
-		if h.ns[s.w.ns] == s.w {
-			delete(h.ns, s.w.ns)
-		}
+	if len(w.subs) == 0 && w.idle == nil {
+		w.idle = time.AfterFunc(watchLinger, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if len(w.subs) > 0 {
+				return // a waiter came back in time
+			}
+			w.cancel()
+			if h.ns[w.ns] == w {
+				delete(h.ns, w.ns)
+			}
+		})
 	}
 }
 

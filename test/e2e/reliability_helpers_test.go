@@ -55,23 +55,10 @@ func reliability(t *testing.T) {
 	}
 }
 
-// reliableYAML is a postgres Database with 1Gi of storage, the parameter
-// max_connections, and optionally a dependency on url.
+// reliableYAML is databaseYAML with the parameter max_connections and optionally a
+// dependency on url.
 func reliableYAML(ns, name string, replicas int, maxConnections, depURL string) string {
-	s := fmt.Sprintf(`apiVersion: dbctl.io/v1alpha1
-kind: Database
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  engine: postgres
-  version: "16"
-  replicas: %d
-  storage:
-    size: 1Gi
-  parameters:
-    max_connections: %q
-`, name, ns, replicas, maxConnections)
+	s := databaseYAML(ns, name, replicas, "") + fmt.Sprintf("  parameters:\n    max_connections: %q\n", maxConnections)
 	if depURL != "" {
 		s += "  dependencies:\n  - name: backup-store\n    url: " + depURL + "\n    timeout: 2s\n"
 	}

@@ -13,8 +13,8 @@ import (
 // SimulateRollouts plays the StatefulSet controller and the kubelet, which envtest
 // does not run: until the test ends, every StatefulSet of namespace ns is marked
 // fully rolled out (status caught up with its spec and generation) whenever it is
-// created or changed.
-func (e *Env) SimulateRollouts(tb testing.TB, ns string) {
+// created or changed, or until the returned stop is called.
+func (e *Env) SimulateRollouts(tb testing.TB, ns string) (stop func()) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
@@ -32,6 +32,7 @@ func (e *Env) SimulateRollouts(tb testing.TB, ns string) {
 			MarkRolledOut(ctx, e.Client, sts)
 		}
 	}()
+	return cancel
 }
 
 // MarkRolledOut sets sts's status to a completed rollout of its spec. A conflict is
