@@ -85,7 +85,7 @@ test-e2e: tools ## end-to-end tests (build tag e2e) against a throwaway kwok clu
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: ## benchmark dbctl vs kubectl (every scenario, 7+ interleaved samples): bench/results.json, BENCHMARKS.md (~1h45 on 2 cores)
+bench: ## benchmark dbctl vs kubectl (every scenario, 7+ interleaved samples): bench/results.json, BENCHMARKS.md (~1 h on 2 cores)
 	bash bench/run.sh $(BENCH_ARGS)
 
 .PHONY: bench-smoke
