@@ -248,12 +248,15 @@ func TestStoreUpdateWithoutChangeDoesNotRewrite(t *testing.T) {
 func TestStoreUpdateContextGivesUpOnAHeldLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "breakers.json")
 	store := NewStore(path, noWarnings(t))
-	entered, release := make(chan struct{}), make(chan struct{})
+	entered, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(done)
 		_ = store.Update(func(*StateFile) error { close(entered); <-release; return nil })
 	}()
 	<-entered
-	defer close(release)
+	// Let the holder finish writing before t.TempDir's cleanup removes the directory
+	// (cleanups run last registered first).
+	t.Cleanup(func() { close(release); <-done })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := NewStore(path, noWarnings(t)).UpdateContext(ctx, func(*StateFile) error {
