@@ -1,7 +1,6 @@
 package cmdutil
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -91,9 +90,6 @@ func (f *Factory) CI() (*CI, error) {
 	return NewCI(flag, getenv, f.IOStreams.ErrOut)
 }
 
-// ErrNoCluster is returned when no kubeconfig or in-cluster configuration is found.
-var ErrNoCluster = errors.New("no cluster configured: set --kubeconfig, KUBECONFIG or ~/.kube/config (plan --offline needs none)")
-
 func (f *Factory) buildClients() (*Clients, error) {
 	loader := f.ConfigFlags.ToRawKubeConfigLoader()
 	cfg, err := loader.ClientConfig()
@@ -102,6 +98,24 @@ func (f *Factory) buildClients() (*Clients, error) {
 			return nil, ErrNoCluster
 		}
 		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	getenv := f.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	flag := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	flags := f.ConfigFlags
+	if err := checkConfigured(cfg, raw, flag(flags.APIServer), flag(flags.Context), flag(flags.ClusterName), getenv); err != nil {
+		return nil, err
 	}
 	ns, explicit, err := loader.Namespace()
 	if err != nil {
