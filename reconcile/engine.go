@@ -280,7 +280,20 @@ func (r *run) rejected(err error, snap *snapshot) (phases.Decision, bool) {
 	if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
 		return phases.Decision{}, false
 	}
-	return phases.Rejected(r.db, snap.obs, "the API server rejected a child: "+err.Error())
+	msg := "the API server rejected a child: " + err.Error()
+	if storage := storageRejection(err, r.db, snap); storage != "" {
+		msg = storage
+	}
+	return phases.Rejected(r.db, snap.obs, msg)
+}
+
+// storageRejection is what to say instead of the API server's dump of the template
+// when it rejected the StatefulSet for a new storage size or class ("" otherwise).
+func storageRejection(err error, db *v1alpha1.Database, snap *snapshot) string {
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "volumeClaimTemplates") {
+		return ""
+	}
+	return phases.StorageChange(db, snap.live[phases.KindStatefulSet+"/"+db.StatefulSetName()])
 }
 
 // needsDependencies: dependencies are checked before Provisioning (from Pending, or

@@ -120,6 +120,9 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 	p.Phase = db.Phase()
 	changes, notes, err := e.planChildren(ctx, w, snap)
 	if err != nil {
+		if msg := storageRejection(err, db, snap); msg != "" {
+			return nil, errors.New(msg)
+		}
 		return nil, err
 	}
 	p.Notes = append(p.Notes, notes...)

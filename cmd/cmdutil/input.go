@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -102,6 +103,9 @@ func ListTargets(ctx context.Context, c client.Client, namespace string, allName
 		return nil, fmt.Errorf("listing Databases %s: %w", where, kube.Explain(err))
 	}
 	if len(list.Items) == 0 {
+		if allNamespaces {
+			return nil, errors.New("no Databases found in any namespace")
+		}
 		return nil, fmt.Errorf("no Databases found %s", where)
 	}
 	out := make([]reconcile.Target, 0, len(list.Items))

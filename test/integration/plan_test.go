@@ -405,3 +405,48 @@ func TestPlanOfflineWithoutAnyCluster(t *testing.T) {
 		t.Errorf("bad input: exit %d: %s", code, errOut)
 	}
 }
+
+// TestStorageChangeOfAnExistingStatefulSet: Kubernetes rejects a new size or class
+// in a StatefulSet's volumeClaimTemplates. plan and reconcile say what to do
+// instead of the API server's dump of the template, and the StatefulSet, its
+// volumes and the password stay as they were.
+func TestStorageChangeOfAnExistingStatefulSet(t *testing.T) {
+	f := newPlanFixture(t)
+	f.simulateRollouts()
+	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
+	grown := f.file("grown.yaml", strings.Replace(f.postgres("orders", 1, ""), "size: 1Gi", "size: 5Gi", 1))
+	want := "spec.storage.size cannot change from 1Gi to 5Gi on the existing StatefulSet " + f.ns + "/orders"
+
+	before := inventory(t)
+	_, errOut := f.plan(1, "-f", grown, "--detailed-exitcode")
+	requireSameInventory(t, "plan of a new storage size", before, inventory(t))
+	if !strings.Contains(errOut, want) || !strings.Contains(errOut, "--cascade=orphan") || strings.Contains(errOut, "Invalid value") {
+		t.Errorf("plan stderr:\n%s", errOut)
+	}
+
+	sts := &appsv1.StatefulSet{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, sts); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runDbctl(t, nil, "reconcile", "-f", grown, "--timeout", "1m")
+	if code != 2 || !strings.Contains(out+errOut, want) || strings.Contains(out+errOut, "Invalid value") {
+		t.Fatalf("reconcile: exit %d, want 2 (Failed, needs a person)\n%s\n%s", code, out, errOut)
+	}
+	db := &v1alpha1.Database{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, db); err != nil {
+		t.Fatal(err)
+	}
+	if c := db.Condition(v1alpha1.ConditionReady); c == nil || !strings.HasPrefix(c.Message, want) {
+		t.Errorf("Ready condition: %+v", c)
+	}
+	after := &appsv1.StatefulSet{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, after); err != nil {
+		t.Fatal(err)
+	}
+	if after.ResourceVersion != sts.ResourceVersion {
+		t.Errorf("the StatefulSet changed: resourceVersion %s → %s", sts.ResourceVersion, after.ResourceVersion)
+	}
+
+	// Back to the old size: Ready again (after the backoff window).
+	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
+}
