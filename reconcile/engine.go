@@ -390,7 +390,7 @@ func (r *run) load(ctx context.Context) (*v1alpha1.Database, error) {
 		obj, _, err = r.writer.Apply(ctx, r.t.Object, nil)
 	}
 	if err != nil {
-		return nil, err
+		return nil, specRejected(r.t, err)
 	}
 	db := &v1alpha1.Database{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, db); err != nil {

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -62,3 +63,35 @@ func Transient(err error) bool {
 	}
 	return false
 }
+
+// specRejected names the file, document and field of a Database from a file that
+// the API server rejected as invalid (a rule only it can check, such as the engine
+// being immutable), as the loader's errors do: "db.yaml: document 2: spec.engine:
+// Invalid value: "mysql": engine is immutable". Other errors are returned as they are.
+func specRejected(t Target, err error) error {
+	var status apierrors.APIStatus
+	if t.Source == "" || !apierrors.IsInvalid(err) || !errors.As(err, &status) {
+		return err
+	}
+	var lines []string
+	if d := status.Status().Details; d != nil {
+		for _, c := range d.Causes {
+			if c.Field != "" && c.Message != "" {
+				lines = append(lines, fmt.Sprintf("%s: %s: %s", t.Source, c.Field, c.Message))
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return err
+	}
+	return &SpecError{Lines: lines, Err: err}
+}
+
+// SpecError is a Database spec the API server rejected, one line per field.
+type SpecError struct {
+	Lines []string
+	Err   error
+}
+
+func (e *SpecError) Error() string { return strings.Join(e.Lines, "\n") }
+func (e *SpecError) Unwrap() error { return e.Err }

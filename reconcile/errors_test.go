@@ -11,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"github.com/dbctl-io/dbctl/reconcile/kube"
 )
@@ -49,5 +50,39 @@ func TestTransient(t *testing.T) {
 				t.Errorf("Transient(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSpecRejected(t *testing.T) {
+	gk := schema.GroupKind{Group: "dbctl.io", Kind: "Database"}
+	invalid := apierrors.NewInvalid(gk, "orders", field.ErrorList{
+		field.Invalid(field.NewPath("spec", "engine"), "mysql", "engine is immutable"),
+		field.Invalid(field.NewPath("spec", "replicas"), 12, "must be at most 9"),
+	})
+	wrapped := fmt.Errorf("applying Database shop/orders: %w", invalid)
+	fromFile := Target{Namespace: "shop", Name: "orders", Source: "db.yaml: document 2"}
+	tests := map[string]struct {
+		t    Target
+		err  error
+		want string
+	}{
+		"from a file": {fromFile, wrapped, "db.yaml: document 2: spec.engine: Invalid value: \"mysql\": engine is immutable\n" +
+			"db.yaml: document 2: spec.replicas: Invalid value: 12: must be at most 9"},
+		"from the cluster": {Target{Namespace: "shop", Name: "orders"}, wrapped, wrapped.Error()},
+		"not invalid":      {fromFile, apierrors.NewForbidden(schema.GroupResource{Group: "dbctl.io", Resource: "databases"}, "orders", errors.New("no")), ""},
+		"no causes":        {fromFile, apierrors.NewInvalid(gk, "orders", nil), ""},
+	}
+	for name, tc := range tests {
+		got := specRejected(tc.t, tc.err)
+		want := tc.want
+		if want == "" {
+			want = tc.err.Error()
+		}
+		if got.Error() != want {
+			t.Errorf("%s: specRejected =\n%s\nwant\n%s", name, got, want)
+		}
+		if !errors.Is(got, tc.err) && !errors.Is(got, invalid) {
+			t.Errorf("%s: the API error is lost", name)
+		}
 	}
 }

@@ -231,7 +231,7 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 		if isNamespaceMissing(err) || (live == nil && apierrors.IsNotFound(err) && e.namespaceMissing(ctx, t.Namespace)) {
 			return e.fromObject(t.Object, true)
 		}
-		return nil, false, err
+		return nil, false, specRejected(t, err)
 	}
 	db, _, err := e.fromObject(obj, false)
 	if err != nil {

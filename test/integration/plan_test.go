@@ -450,3 +450,25 @@ func TestStorageChangeOfAnExistingStatefulSet(t *testing.T) {
 	// Back to the old size: Ready again (after the backoff window).
 	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
 }
+
+// TestRuleOnlyTheServerChecks: a rule the loader cannot check (the engine is
+// immutable) is reported like the loader's errors, naming the file, the document
+// and the field, by plan and by reconcile, and nothing changes.
+func TestRuleOnlyTheServerChecks(t *testing.T) {
+	f := newPlanFixture(t)
+	f.simulateRollouts()
+	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
+	mysql := f.file("mysql.yaml", strings.NewReplacer("engine: postgres", "engine: mysql", `version: "16"`, `version: "8.4"`).
+		Replace(f.postgres("orders", 1, "")))
+	want := mysql + `: document 1: spec.engine: Invalid value: "mysql": engine is immutable`
+	before := inventory(t)
+	_, errOut := f.plan(1, "-f", mysql)
+	if !strings.Contains(errOut, want) {
+		t.Errorf("plan stderr:\n%s\nwant %q", errOut, want)
+	}
+	out, errOut, code := runDbctl(t, nil, "reconcile", "-f", mysql, "--timeout", "1m")
+	if code != 1 || !strings.Contains(out+errOut, want) {
+		t.Errorf("reconcile: exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	requireSameInventory(t, "a rejected engine change", before, inventory(t))
+}
