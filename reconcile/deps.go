@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
@@ -71,9 +72,13 @@ func (d *DependencyChecker) checkOne(ctx context.Context, dep v1alpha1.Dependenc
 			CircuitOpen: true, NextProbe: open.NextProbe}
 	}
 	// The guard's error names the dependency; the condition's message does too.
+	// The check's error names the target unless it says only how it failed.
 	msg := err.Error()
 	if inner := errors.Unwrap(err); inner != nil {
-		msg = resilience.RedactURL(dep.Target()) + ": " + inner.Error()
+		msg = inner.Error()
+		if target := resilience.RedactURL(dep.Target()); !strings.Contains(msg, target) {
+			msg = target + ": " + msg
+		}
 	}
 	return &phases.DependencyFailure{Name: dep.Name, Message: resilience.RedactText(msg)}
 }
