@@ -209,6 +209,16 @@ func (r *run) step(ctx context.Context) (phases.Decision, *snapshot, error) {
 			r.emit(Event{Type: EventInfo, Message: fmt.Sprintf("current phase is %s: %s", d.From, d.Derived)})
 		}
 		if len(d.Apply) > 0 {
+			if msg := phases.VersionChange(r.db, snap.live[phases.KindStatefulSet+"/"+r.db.StatefulSetName()]); msg != "" {
+				// Checked before any write: the running pods stay as they are.
+				rd, ok := phases.Rejected(r.db, snap.obs, msg)
+				if !ok {
+					return d, snap, resilience.Permanent(errors.New(msg))
+				}
+				d = rd
+			}
+		}
+		if len(d.Apply) > 0 {
 			r.writes++
 			if r.writes > maxWrites {
 				return d, snap, resilience.Permanent(fmt.Errorf("the children of Database %s/%s do not converge: after %d writes, %s",

@@ -118,6 +118,9 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		e.Secrets.Add(snap.password)
 	}
 	p.Phase = db.Phase()
+	if msg := phases.VersionChange(db, snap.live[phases.KindStatefulSet+"/"+db.StatefulSetName()]); msg != "" {
+		return nil, errors.New(msg)
+	}
 	changes, notes, err := e.planChildren(ctx, w, snap)
 	if err != nil {
 		if msg := storageRejection(err, db, snap); msg != "" {

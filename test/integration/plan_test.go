@@ -472,3 +472,46 @@ func TestRuleOnlyTheServerChecks(t *testing.T) {
 	}
 	requireSameInventory(t, "a rejected engine change", before, inventory(t))
 }
+
+// TestPostgresMajorVersionChangeRefused: PostgreSQL does not open a data directory
+// of another major version, so a new major is refused before the StatefulSet is
+// written (plan exit 1, reconcile Failed with exit 2), and the old version back
+// makes the Database Ready again. A minor version rolls the pods as usual.
+func TestPostgresMajorVersionChangeRefused(t *testing.T) {
+	f := newPlanFixture(t)
+	f.simulateRollouts()
+	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
+	major := f.file("major.yaml", strings.Replace(f.postgres("orders", 1, ""), `version: "16"`, `version: "17"`, 1))
+	want := "spec.version cannot change PostgreSQL from 16 to 17 on the existing StatefulSet " + f.ns + "/orders"
+
+	before := inventory(t)
+	_, errOut := f.plan(1, "-f", major)
+	requireSameInventory(t, "plan of a major version", before, inventory(t))
+	if !strings.Contains(errOut, want) {
+		t.Errorf("plan stderr:\n%s", errOut)
+	}
+	sts := &appsv1.StatefulSet{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, sts); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runDbctl(t, nil, "reconcile", "-f", major, "--timeout", "1m")
+	if code != 2 || !strings.Contains(out+errOut, want) {
+		t.Fatalf("reconcile: exit %d, want 2\n%s\n%s", code, out, errOut)
+	}
+	after := &appsv1.StatefulSet{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, after); err != nil {
+		t.Fatal(err)
+	}
+	if after.ResourceVersion != sts.ResourceVersion {
+		t.Errorf("the StatefulSet was written: resourceVersion %s → %s", sts.ResourceVersion, after.ResourceVersion)
+	}
+
+	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
+	f.reconcile(f.file("minor.yaml", strings.Replace(f.postgres("orders", 1, ""), `version: "16"`, `version: "16.4"`, 1)))
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, after); err != nil {
+		t.Fatal(err)
+	}
+	if img := after.Spec.Template.Spec.Containers[0].Image; img != "postgres:16.4" {
+		t.Errorf("image after a minor version: %s, want postgres:16.4", img)
+	}
+}
