@@ -424,10 +424,7 @@ func TestStorageChangeOfAnExistingStatefulSet(t *testing.T) {
 		t.Errorf("plan stderr:\n%s", errOut)
 	}
 
-	sts := &appsv1.StatefulSet{}
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, sts); err != nil {
-		t.Fatal(err)
-	}
+	sts := f.statefulSet("orders")
 	out, errOut, code := runDbctl(t, nil, "reconcile", "-f", grown, "--timeout", "1m")
 	if code != 2 || !strings.Contains(out+errOut, want) || strings.Contains(out+errOut, "Invalid value") {
 		t.Fatalf("reconcile: exit %d, want 2 (Failed, needs a person)\n%s\n%s", code, out, errOut)
@@ -439,13 +436,7 @@ func TestStorageChangeOfAnExistingStatefulSet(t *testing.T) {
 	if c := db.Condition(v1alpha1.ConditionReady); c == nil || !strings.HasPrefix(c.Message, want) {
 		t.Errorf("Ready condition: %+v", c)
 	}
-	after := &appsv1.StatefulSet{}
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, after); err != nil {
-		t.Fatal(err)
-	}
-	if after.ResourceVersion != sts.ResourceVersion {
-		t.Errorf("the StatefulSet changed: resourceVersion %s → %s", sts.ResourceVersion, after.ResourceVersion)
-	}
+	f.requireUnchanged(sts)
 
 	// Back to the old size: Ready again (after the backoff window).
 	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
@@ -490,28 +481,34 @@ func TestPostgresMajorVersionChangeRefused(t *testing.T) {
 	if !strings.Contains(errOut, want) {
 		t.Errorf("plan stderr:\n%s", errOut)
 	}
-	sts := &appsv1.StatefulSet{}
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, sts); err != nil {
-		t.Fatal(err)
-	}
+	sts := f.statefulSet("orders")
 	out, errOut, code := runDbctl(t, nil, "reconcile", "-f", major, "--timeout", "1m")
 	if code != 2 || !strings.Contains(out+errOut, want) {
 		t.Fatalf("reconcile: exit %d, want 2\n%s\n%s", code, out, errOut)
 	}
-	after := &appsv1.StatefulSet{}
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, after); err != nil {
-		t.Fatal(err)
-	}
-	if after.ResourceVersion != sts.ResourceVersion {
-		t.Errorf("the StatefulSet was written: resourceVersion %s → %s", sts.ResourceVersion, after.ResourceVersion)
-	}
+	f.requireUnchanged(sts)
 
 	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
 	f.reconcile(f.file("minor.yaml", strings.Replace(f.postgres("orders", 1, ""), `version: "16"`, `version: "16.4"`, 1)))
-	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: "orders"}, after); err != nil {
-		t.Fatal(err)
-	}
-	if img := after.Spec.Template.Spec.Containers[0].Image; img != "postgres:16.4" {
+	if img := f.statefulSet("orders").Spec.Template.Spec.Containers[0].Image; img != "postgres:16.4" {
 		t.Errorf("image after a minor version: %s, want postgres:16.4", img)
+	}
+}
+
+// statefulSet reads a StatefulSet of the fixture's namespace.
+func (f *planFixture) statefulSet(name string) *appsv1.StatefulSet {
+	f.t.Helper()
+	sts := &appsv1.StatefulSet{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: name}, sts); err != nil {
+		f.t.Fatal(err)
+	}
+	return sts
+}
+
+// requireUnchanged fails when the StatefulSet was written since it was read.
+func (f *planFixture) requireUnchanged(sts *appsv1.StatefulSet) {
+	f.t.Helper()
+	if after := f.statefulSet(sts.Name); after.ResourceVersion != sts.ResourceVersion {
+		f.t.Errorf("StatefulSet %s was written: resourceVersion %s → %s", sts.Name, sts.ResourceVersion, after.ResourceVersion)
 	}
 }
