@@ -38,7 +38,7 @@ fuzz: ## fuzz the spec loader for FUZZTIME inputs (default 60000x; a duration su
 .PHONY: verify
 verify: ## fail when generated files are stale, code is not gofmt'ed, vet complains or go.mod is untidy
 	$(MAKE) generate docs
-	@git diff --exit-code -- api config docs/cli || { echo 'generated files are stale: run make generate docs and commit the result'; exit 1; }
+	@git diff --exit-code -- api config docs/cli README.md || { echo 'generated files are stale: run make generate docs and commit the result'; exit 1; }
 	@test -z "$$(git status --porcelain -- api config docs/cli)" || { git status --porcelain -- api config docs/cli; echo 'generated files are not committed'; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'run gofmt -w'; exit 1; }
 	$(GO) vet ./...
@@ -48,7 +48,7 @@ verify: ## fail when generated files are stale, code is not gofmt'ed, vet compla
 
 .PHONY: docs
 docs: ## regenerate the command reference in docs/cli from the cobra commands
-	$(GO) run ./hack/gen-docs -md docs/cli
+	$(GO) run ./hack/gen-docs -md docs/cli -readme README.md
 
 .PHONY: release-snapshot
 release-snapshot: ## goreleaser check + a snapshot release of this platform, archive contents checked

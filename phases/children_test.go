@@ -2,7 +2,6 @@ package phases
 
 import (
 	"bytes"
-	"github.com/dbctl-io/dbctl/test/golden"
 	"strings"
 	"testing"
 
@@ -11,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/test/golden"
 )
 
 func renderChildren(t *testing.T, db *v1alpha1.Database) []byte {
@@ -21,6 +21,9 @@ func renderChildren(t *testing.T, db *v1alpha1.Database) []byte {
 	}
 	var b bytes.Buffer
 	for _, c := range children {
+		if c.Desired == nil {
+			continue
+		}
 		y, err := yaml.Marshal(c.Desired.Object)
 		if err != nil {
 			t.Fatal(err)
@@ -67,6 +70,9 @@ func TestChildrenLabelsAndOwner(t *testing.T) {
 	}
 	var kinds []string
 	for _, c := range children {
+		if c.Want != Present {
+			t.Errorf("%s: want %v at 3 replicas", c.ID(), c.Want)
+		}
 		kinds = append(kinds, c.Kind+"/"+c.Name)
 		labels := c.Desired.GetLabels()
 		for k, v := range map[string]string{LabelName: "postgres", LabelInstance: "orders", LabelManagedBy: "dbctl"} {
@@ -83,14 +89,14 @@ func TestChildrenLabelsAndOwner(t *testing.T) {
 	if got := strings.Join(kinds, " "); got != want {
 		t.Errorf("children = %s\nwant %s", got, want)
 	}
-	// One replica: no PodDisruptionBudget, and it is the prunable one.
+	// One replica: the PodDisruptionBudget is not rendered, and it is the one to prune.
 	db.Spec.Replicas = ptr(int32(1))
 	children, _ = Desired(db, Inputs{Password: "pw"})
-	if last := children[len(children)-1]; last.Kind == KindPodDisruptionBudget {
-		t.Error("a PodDisruptionBudget is rendered for 1 replica")
-	}
-	if p := Prunable(db); len(p) != 1 || p[0].Kind != KindPodDisruptionBudget {
-		t.Errorf("Prunable = %+v", p)
+	for _, c := range children {
+		absent := c.Kind == KindPodDisruptionBudget
+		if (c.Want == Absent) != absent || (c.Desired == nil) != absent {
+			t.Errorf("%s at 1 replica: want %v, rendered %v", c.ID(), c.Want, c.Desired != nil)
+		}
 	}
 }
 

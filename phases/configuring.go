@@ -18,11 +18,11 @@ func configuring(db *v1alpha1.Database, obs *Observation) Decision {
 	return s.move(v1alpha1.PhaseDeploying, "apply the engine configuration", v1alpha1.PhaseConfiguring)
 }
 
-func configMap(db *v1alpha1.Database, e *engine) *corev1ac.ConfigMapApplyConfiguration {
+func buildConfigMap(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
 	return corev1ac.ConfigMap(db.ConfigMapName(), db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
-		WithData(map[string]string{e.configKey: e.config(db)})
+		WithData(map[string]string{e.configKey: e.config(db)}), nil
 }
 
 // ConfigHash is the hash of the rendered config; the pod template carries it in the

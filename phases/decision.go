@@ -42,6 +42,9 @@ type Decision struct {
 	Status v1alpha1.DatabaseStatus
 	// Message is a one-line human summary of the step.
 	Message string
+	// Refused is set when the step was refused because the spec asks for a change
+	// the running database cannot take (Refusal): it says what to do instead.
+	Refused string
 }
 
 // Transition reports whether the step changes the phase.

@@ -37,7 +37,7 @@ const (
 	configVolume = "config"
 )
 
-func statefulSet(db *v1alpha1.Database, e *engine) (*appsv1ac.StatefulSetApplyConfiguration, error) {
+func buildStatefulSet(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
 	hash, err := ConfigHash(db)
 	if err != nil {
 		return nil, err
@@ -110,13 +110,13 @@ func resources(r corev1.ResourceRequirements) *corev1ac.ResourceRequirementsAppl
 	return ac
 }
 
-func pdb(db *v1alpha1.Database) *policyv1ac.PodDisruptionBudgetApplyConfiguration {
+func buildPDB(db *v1alpha1.Database, _ *engine, _ Inputs) (any, error) {
 	return policyv1ac.PodDisruptionBudget(db.PodDisruptionBudgetName(), db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
 		WithSpec(policyv1ac.PodDisruptionBudgetSpec().
 			WithMaxUnavailable(intstr.FromInt32(1)).
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(db))))
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(db)))), nil
 }
 
 // verifyDeadline is when Verifying gives up: verifyStartTime + spec.verify.timeout.

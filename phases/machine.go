@@ -65,12 +65,21 @@ var handlers = map[phase]func(*v1alpha1.Database, *Observation) Decision{
 	v1alpha1.PhaseFailed:       failed,
 }
 
-// Decide returns the next step for db given what was observed. The step starts from
+// Decide returns the next step for db given what was observed: the one place that
+// says what happens next, for reconcile and plan alike. The step starts from
 // Current(db, obs), which may differ from status.phase when the status and the
-// cluster disagree; Decision.Derived says so.
+// cluster disagree; Decision.Derived says so. A step that would write children is
+// refused (to Failed, before any write) when the spec asks for a change the running
+// database cannot take: see Refusal.
 func Decide(db *v1alpha1.Database, obs *Observation) Decision {
 	cur, why := Current(db, obs)
 	d := handlers[cur](db, obs)
+	if len(d.Apply) > 0 {
+		if msg := Refusal(db, obs); msg != "" {
+			d = newStep(db, obs).fail(v1alpha1.ReasonApplyRejected, msg)
+			d.Refused = msg
+		}
+	}
 	d.From = cur
 	if d.To == "" {
 		d.To = cur
@@ -85,6 +94,17 @@ func Decide(db *v1alpha1.Database, obs *Observation) Decision {
 		panic(fmt.Sprintf("phases: handler for %s returned the transition %s", cur, Edge{d.From, d.To}))
 	}
 	return d
+}
+
+// Refusal explains why the children of db cannot be written over what runs now:
+// a PostgreSQL major version change or a MySQL downgrade (VersionChange), a new
+// storage size or class (StorageChange). "" when nothing is refused. The running
+// pods and volumes stay as they are.
+func Refusal(db *v1alpha1.Database, obs *Observation) string {
+	if msg := VersionChange(db, obs.Workload); msg != "" {
+		return msg
+	}
+	return StorageChange(db, obs.Workload)
 }
 
 // Current is the phase the Database is really in: status.phase, re-derived from live

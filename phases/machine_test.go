@@ -1,8 +1,10 @@
 package phases
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +44,8 @@ type world struct {
 	circuitOpen bool
 	depsUnknown bool
 	now         time.Time
+	image       string // of the live StatefulSet; default postgres:16
+	claim       string // its data volume claim's size; default 10Gi
 }
 
 func observe(db *v1alpha1.Database, w world) *Observation {
@@ -55,6 +59,12 @@ func observe(db *v1alpha1.Database, w world) *Observation {
 	}
 	obs := &Observation{Now: now, DataExists: !w.noData}
 	for _, c := range children {
+		if c.Want == Absent {
+			if w.prunePDB {
+				obs.Children = append(obs.Children, ChildState{Child: c, Exists: true, Prune: true})
+			}
+			continue
+		}
 		cs := ChildState{Child: c, Exists: true}
 		if slices.Contains(w.missing, c.Kind) {
 			cs.Exists, cs.Drift = false, []string{"missing"}
@@ -64,12 +74,10 @@ func observe(db *v1alpha1.Database, w world) *Observation {
 		}
 		obs.Children = append(obs.Children, cs)
 	}
-	if w.prunePDB {
-		for _, c := range Prunable(db) {
-			obs.Children = append(obs.Children, ChildState{Child: c, Exists: true, Prune: true})
-		}
-	}
 	stsMissing := slices.Contains(w.missing, KindStatefulSet)
+	if !stsMissing {
+		obs.Workload = &Workload{Image: cmp.Or(w.image, "postgres:16"), Claim: &Claim{Size: cmp.Or(w.claim, "10Gi")}}
+	}
 	obs.Rollout = Rollout{Exists: !stsMissing, Current: !w.notRolled && !stsMissing, Ready: 3, Desired: 3, Updated: 3}
 	if w.notRolled {
 		obs.Rollout.Ready = 1
@@ -120,6 +128,8 @@ func TestDecide(t *testing.T) {
 		done  bool
 		// ready is the Ready condition's reason after the step; "" means not checked.
 		ready string
+		// refused is a substring of Decision.Refused; "" means not refused.
+		refused string
 	}{
 		"pending starts provisioning": {
 			db: testDB(""), world: world{missing: []string{KindSecret, KindService, KindConfigMap, KindStatefulSet, KindPodDisruptionBudget}, noData: true},
@@ -222,6 +232,24 @@ func TestDecide(t *testing.T) {
 			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute)), world: world{drifted: []string{KindStatefulSet}},
 			from: D, to: v1alpha1.PhaseVerifying, apply: []v1alpha1.Phase{D},
 		},
+		"updating to another postgres major is refused before any write": {
+			db: testDB(v1alpha1.PhaseUpdating, func(db *v1alpha1.Database) { db.Spec.Version = "17" }), world: world{drifted: []string{KindStatefulSet}},
+			from: v1alpha1.PhaseUpdating, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonApplyRejected,
+			refused: "spec.version cannot change PostgreSQL from 16 to 17",
+		},
+		"a retry with a grown volume is refused before any write": {
+			db: testDB(P, func(db *v1alpha1.Database) { db.Spec.Storage.Size = resource.MustParse("20Gi") }), world: world{},
+			from: P, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonApplyRejected,
+			refused: "spec.storage.size cannot change from 10Gi to 20Gi",
+		},
+		"verifying with a changed version re-derives to deploying and is refused": {
+			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute)), world: world{drifted: []string{KindStatefulSet}, image: "postgres:15"},
+			from: D, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonApplyRejected, refused: "from 15 to 16",
+		},
+		"a minor version change is not refused": {
+			db: testDB(v1alpha1.PhaseUpdating), world: world{drifted: []string{KindStatefulSet}, image: "postgres:16.2"},
+			from: v1alpha1.PhaseUpdating, to: v1alpha1.PhaseVerifying, apply: []v1alpha1.Phase{P, C, D},
+		},
 		"an unknown phase is pending": {
 			db: testDB("Exploded"), world: world{noData: true}, from: v1alpha1.PhasePending, to: P,
 		},
@@ -240,6 +268,9 @@ func TestDecide(t *testing.T) {
 			}
 			if d.Done != tc.done {
 				t.Errorf("done = %v, want %v", d.Done, tc.done)
+			}
+			if (tc.refused == "") != (d.Refused == "") || !strings.Contains(d.Refused, tc.refused) {
+				t.Errorf("refused = %q, want %q", d.Refused, tc.refused)
 			}
 			if d.Status.Phase != tc.to {
 				t.Errorf("status.phase = %q, want %q", d.Status.Phase, tc.to)

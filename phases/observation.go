@@ -7,18 +7,21 @@ import (
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 )
 
-// Observation is what the engine saw in the cluster, the input of Decide.
+// Observation is what the engine saw in the cluster, the input of Decide. Observe
+// builds it from the live children.
 type Observation struct {
 	// Now is the time of the observation.
 	Now time.Time
-	// Children are the desired children (and the PodDisruptionBudget when it should
-	// be pruned) with their live state.
+	// Children are the children the spec wants, with their live state, and the
+	// ones it does not want that exist and must be pruned.
 	Children []ChildState
 	// DataExists is true when the StatefulSet or any of its PVCs exist: the data a
 	// new password must never be put over.
 	DataExists bool
 	// Rollout is the StatefulSet's rollout as kstatus computes it.
 	Rollout Rollout
+	// Workload is what the live StatefulSet runs with; nil when there is none.
+	Workload *Workload
 	// Dependencies is the result of checking spec.dependencies; nil when they were
 	// not checked for this observation.
 	Dependencies *DependencyResult
@@ -76,35 +79,15 @@ func (o *Observation) Drift() []string {
 	return out
 }
 
-// Child returns the state of the child of the given kind, or nil.
-func (o *Observation) Child(kind string) *ChildState {
+// Child returns the state of the child ref, or nil when the observation does not
+// hold it.
+func (o *Observation) Child(ref Ref) *ChildState {
 	for i := range o.Children {
-		if o.Children[i].Kind == kind {
+		if o.Children[i].Ref == ref {
 			return &o.Children[i]
 		}
 	}
 	return nil
-}
-
-// Rollout is the StatefulSet's rollout state.
-type Rollout struct {
-	// Exists is true when the StatefulSet exists.
-	Exists bool
-	// Current is true when the rollout is complete the way kstatus computes it
-	// (observedGeneration caught up, every replica updated and ready).
-	Current bool
-	// Ready, Updated and Desired count replicas.
-	Ready, Updated, Desired int32
-	// Message is kstatus's message, e.g. "Ready: 2/3".
-	Message string
-}
-
-// Progress is "2/3 replicas ready".
-func (r Rollout) Progress() string {
-	if r.Ready > r.Desired {
-		return fmt.Sprintf("%d replicas ready, scaling down to %d", r.Ready, r.Desired)
-	}
-	return fmt.Sprintf("%d/%d replicas ready", r.Ready, r.Desired)
 }
 
 // DependencyResult is the outcome of checking every dependency once.

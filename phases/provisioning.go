@@ -29,7 +29,7 @@ func provisioning(db *v1alpha1.Database, obs *Observation) Decision {
 
 // credentialsLost reports a missing credentials Secret while data exists.
 func credentialsLost(db *v1alpha1.Database, obs *Observation) (string, bool) {
-	sec := obs.Child(KindSecret)
+	sec := obs.Child(Ref{Kind: KindSecret, Name: db.SecretName()})
 	if sec == nil || sec.Exists || !obs.DataExists {
 		return "", false
 	}
@@ -52,10 +52,8 @@ func NewPassword() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// SecretKeys are the keys of the credentials Secret.
-var SecretKeys = []string{"username", "password", "host", "port", "uri"}
-
-func secret(db *v1alpha1.Database, e *engine, password string) *corev1ac.SecretApplyConfiguration {
+func buildSecret(db *v1alpha1.Database, e *engine, in Inputs) (any, error) {
+	password := in.Password
 	return corev1ac.Secret(db.SecretName(), db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
@@ -66,7 +64,7 @@ func secret(db *v1alpha1.Database, e *engine, password string) *corev1ac.SecretA
 			"host":     []byte(db.Host()),
 			"port":     []byte(fmt.Sprint(db.Port())),
 			"uri":      []byte(e.uri(db, password)),
-		})
+		}), nil
 }
 
 func servicePort(db *v1alpha1.Database, e *engine) *corev1ac.ServicePortApplyConfiguration {
@@ -77,7 +75,7 @@ func servicePort(db *v1alpha1.Database, e *engine) *corev1ac.ServicePortApplyCon
 		WithProtocol(corev1.ProtocolTCP)
 }
 
-func headlessService(db *v1alpha1.Database, e *engine) *corev1ac.ServiceApplyConfiguration {
+func buildHeadlessService(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
 	return corev1ac.Service(db.HeadlessServiceName(), db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
@@ -85,15 +83,15 @@ func headlessService(db *v1alpha1.Database, e *engine) *corev1ac.ServiceApplyCon
 			WithClusterIP(corev1.ClusterIPNone).
 			WithPublishNotReadyAddresses(true).
 			WithSelector(SelectorLabels(db)).
-			WithPorts(servicePort(db, e)))
+			WithPorts(servicePort(db, e))), nil
 }
 
-func service(db *v1alpha1.Database, e *engine) *corev1ac.ServiceApplyConfiguration {
+func buildService(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
 	return corev1ac.Service(db.ServiceName(), db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
 		WithSpec(corev1ac.ServiceSpec().
 			WithType(corev1.ServiceTypeClusterIP).
 			WithSelector(SelectorLabels(db)).
-			WithPorts(servicePort(db, e)))
+			WithPorts(servicePort(db, e))), nil
 }

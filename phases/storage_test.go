@@ -57,7 +57,8 @@ func TestStorageChange(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got := StorageChange(testDB(v1alpha1.PhaseReady, tc.mutate...), tc.live)
+			db := testDB(v1alpha1.PhaseReady, tc.mutate...)
+			got := StorageChange(db, WorkloadOf(db, tc.live))
 			if len(tc.want) == 0 && got != "" {
 				t.Fatalf("StorageChange = %q, want none", got)
 			}

@@ -5,8 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 )
 
@@ -14,37 +12,28 @@ import (
 // spec.version: PostgreSQL opens only a data directory of its own major version
 // (another major needs pg_upgrade, or a dump and restore), and MySQL does not
 // downgrade a data directory. Applied anyway, the first replaced pod would crash and
-// stop the rollout. It compares the engine container's image in live (the live
-// StatefulSet) with the version of the spec, and returns "" when the change is
-// safe, when there is no StatefulSet, or when either image is not dbctl's own
-// <engine>:<version> (with spec.image set, the image and its upgrades are the
-// user's).
-func VersionChange(db *v1alpha1.Database, live *unstructured.Unstructured) string {
-	if live == nil || db.Spec.Image != "" {
+// stop the rollout. It compares the engine container's image of w (the live
+// StatefulSet's workload, nil when there is none) with the version of the spec, and
+// returns "" when the change is safe, when there is no StatefulSet, or when either
+// image is not dbctl's own <engine>:<version> (with spec.image set, the image and its
+// upgrades are the user's).
+func VersionChange(db *v1alpha1.Database, w *Workload) string {
+	if w == nil || db.Spec.Image != "" {
 		return ""
 	}
 	want, ok := parseVersion(db.Spec.Version)
 	if !ok {
 		return ""
 	}
-	containers, _, _ := unstructured.NestedSlice(live.Object, "spec", "template", "spec", "containers")
-	for _, c := range containers {
-		cm, ok := c.(map[string]any)
-		if !ok || cm["name"] != string(db.Spec.Engine) {
-			continue
-		}
-		image, _ := cm["image"].(string)
-		tag, found := strings.CutPrefix(image, string(db.Spec.Engine)+":")
-		if !found {
-			return ""
-		}
-		have, ok := parseVersion(tag)
-		if !ok {
-			return ""
-		}
-		return versionMessage(db, tag, have, want)
+	tag, found := strings.CutPrefix(w.Image, string(db.Spec.Engine)+":")
+	if !found {
+		return ""
 	}
-	return ""
+	have, ok := parseVersion(tag)
+	if !ok {
+		return ""
+	}
+	return versionMessage(db, tag, have, want)
 }
 
 func versionMessage(db *v1alpha1.Database, tag string, have, want version) string {

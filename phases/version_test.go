@@ -55,7 +55,7 @@ func TestVersionChange(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got := VersionChange(tc.db, tc.live)
+			got := VersionChange(tc.db, WorkloadOf(tc.db, tc.live))
 			if len(tc.want) == 0 && got != "" {
 				t.Fatalf("VersionChange = %q, want none", got)
 			}

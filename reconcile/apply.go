@@ -13,8 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/dbctl-io/dbctl/api/v1alpha1"
-	"github.com/dbctl-io/dbctl/phases"
 	"github.com/dbctl-io/dbctl/reconcile/kube"
 )
 
@@ -209,52 +207,3 @@ func managerApplies(live *unstructured.Unstructured, manager string) bool {
 	}
 	return false
 }
-
-// writeChildren writes the children of phase p that need it (missing or drifted) and,
-// for Deploying, deletes those to prune. It returns the changes made.
-func (e *Engine) writeChildren(ctx context.Context, w *Writer, db *v1alpha1.Database, s *snapshot, p v1alpha1.Phase) ([]Change, []TakeOver, error) {
-	var (
-		changes   []Change
-		takeOvers []TakeOver
-	)
-	for _, cs := range s.obs.Children {
-		if cs.Phase != p || !cs.Drifted() {
-			continue
-		}
-		live := s.liveOf(cs.Child)
-		if cs.Prune {
-			if err := w.Delete(ctx, live); err != nil {
-				return changes, takeOvers, err
-			}
-			changes = append(changes, NewChange(p, cs.Kind, live, nil))
-			continue
-		}
-		var generated []string
-		if cs.Kind == phases.KindSecret && live == nil {
-			// Create, never apply, a new Secret: if another run created it meanwhile,
-			// its password stands and this run reads it on the next observation.
-			created, err := w.Create(ctx, cs.Desired)
-			if apierrors.IsAlreadyExists(err) {
-				return changes, takeOvers, errSecretRace
-			}
-			if err != nil {
-				return changes, takeOvers, err
-			}
-			live, generated = created, []string{"password", "uri"}
-			changes = append(changes, NewChange(p, cs.Kind, nil, created, generated...))
-		}
-		after, took, err := w.Apply(ctx, cs.Desired, live)
-		if err != nil {
-			return changes, takeOvers, err
-		}
-		takeOvers = append(takeOvers, took...)
-		if generated == nil {
-			changes = append(changes, NewChange(p, cs.Kind, live, after))
-		}
-	}
-	return changes, takeOvers, nil
-}
-
-// errSecretRace: another run created the credentials Secret between our read and
-// our create. Observing again picks its password up.
-var errSecretRace = errors.New("the credentials Secret was created concurrently by another run; reading it again")

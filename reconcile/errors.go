@@ -10,58 +10,47 @@ import (
 	"syscall"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+
+	"github.com/dbctl-io/dbctl/phases"
 )
 
 // Transient reports whether err is worth retrying in-process: the API server or the
-// network misbehaving (5xx, 429, timeouts, refused or reset connections) or an
-// optimistic-concurrency conflict. Forbidden, NotFound, Invalid, apply conflicts
-// with other tools and anything dbctl does not recognise are not.
+// network misbehaving (5xx, 429, timeouts, refused or reset connections, a
+// connection lost mid-request) or an optimistic-concurrency conflict. Forbidden,
+// NotFound, Invalid, apply conflicts with other tools and anything dbctl does not
+// recognise are not. Errors are recognised by their types (API status codes,
+// errors.Is/As on network errors), never by their text; the one exception is
+// delegated to client-go's own classifiers (utilnet.IsProbableEOF,
+// IsHTTP2ConnectionLost), which net/http's unexported HTTP/2 errors leave no other
+// way to tell.
 func Transient(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, errSecretRace) {
+	var (
+		conflict *ConflictError
+		notOwned *phases.NotOwnedError
+		status   apierrors.APIStatus
+		netErr   net.Error
+	)
+	switch {
+	case errors.Is(err, errSecretRace):
 		return true
-	}
-	var conflict *ConflictError
-	var notOwned *NotOwnedError
-	if errors.As(err, &conflict) || errors.As(err, &notOwned) {
-		return false
-	}
-	if errors.Is(err, context.Canceled) {
-		return false // interrupted: the run is over
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	case errors.As(err, &conflict), errors.As(err, &notOwned), errors.Is(err, context.Canceled):
+		return false // another applier, another owner, an interrupt: retrying changes nothing
+	case errors.Is(err, context.DeadlineExceeded):
 		// A request's own timeout (--request-timeout): worth another try. When it
 		// is the run's deadline, the retry policy stops anyway.
 		return true
+	case errors.As(err, &status):
+		return apierrors.IsConflict(err) || apierrors.IsTooManyRequests(err) || status.Status().Code >= 500
+	case errors.As(err, &netErr):
+		return true // dial, TLS handshake and read timeouts, refused and reset connections
 	}
-	switch {
-	case apierrors.IsServerTimeout(err), apierrors.IsTimeout(err), apierrors.IsTooManyRequests(err),
-		apierrors.IsInternalError(err), apierrors.IsServiceUnavailable(err), apierrors.IsUnexpectedServerError(err),
-		apierrors.IsConflict(err):
-		return true
-	}
-	var status apierrors.APIStatus
-	if errors.As(err, &status) {
-		return status.Status().Code >= 500
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return true
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) {
-		return true
-	}
-	msg := err.Error()
-	for _, s := range []string{"connection refused", "connection reset", "http2: client connection lost",
-		"TLS handshake timeout", "i/o timeout", "EOF", "server is currently unable", "etcdserver"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		utilnet.IsProbableEOF(err) || utilnet.IsHTTP2ConnectionLost(err)
 }
 
 // specRejected names the file, document and field of a Database from a file that

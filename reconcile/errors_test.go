@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/dbctl-io/dbctl/phases"
 	"github.com/dbctl-io/dbctl/reconcile/kube"
 )
 
@@ -22,27 +23,29 @@ func TestTransient(t *testing.T) {
 		err  error
 		want bool
 	}{
-		"nil":                  {nil, false},
-		"500":                  {apierrors.NewInternalError(errors.New("boom")), true},
-		"503":                  {apierrors.NewServiceUnavailable("busy"), true},
-		"429":                  {apierrors.NewTooManyRequests("slow down", 1), true},
-		"504 timeout":          {apierrors.NewTimeoutError("slow", 1), true},
-		"server timeout":       {apierrors.NewServerTimeout(gr, "patch", 1), true},
-		"optimistic conflict":  {apierrors.NewConflict(gr, "orders", errors.New("the object has been modified")), true},
-		"connection refused":   {fmt.Errorf("get: %w", syscall.ECONNREFUSED), true},
-		"connection reset":     {&net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
-		"unexpected EOF":       {fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), true},
-		"a secret race":        {errSecretRace, true},
-		"forbidden":            {apierrors.NewForbidden(gr, "orders", errors.New("no")), false},
-		"not found":            {apierrors.NewNotFound(gr, "orders"), false},
-		"crd missing":          {kube.ErrCRDMissing, false},
-		"invalid":              {apierrors.NewInvalid(schema.GroupKind{Kind: "StatefulSet"}, "orders", nil), false},
-		"bad request":          {apierrors.NewBadRequest("no"), false},
-		"apply conflict":       {&ConflictError{Kind: "StatefulSet", Conflicts: []string{"argocd: .spec.replicas"}}, false},
-		"not owned":            {&NotOwnedError{Kind: "Service"}, false},
-		"a request timeout":    {fmt.Errorf("get: %w", context.DeadlineExceeded), true},
-		"canceled":             {fmt.Errorf("x: %w", context.Canceled), false},
-		"something unexpected": {errors.New("decoding: invalid character"), false},
+		"nil":                   {nil, false},
+		"500":                   {apierrors.NewInternalError(errors.New("boom")), true},
+		"503":                   {apierrors.NewServiceUnavailable("busy"), true},
+		"429":                   {apierrors.NewTooManyRequests("slow down", 1), true},
+		"504 timeout":           {apierrors.NewTimeoutError("slow", 1), true},
+		"server timeout":        {apierrors.NewServerTimeout(gr, "patch", 1), true},
+		"optimistic conflict":   {apierrors.NewConflict(gr, "orders", errors.New("the object has been modified")), true},
+		"connection refused":    {fmt.Errorf("get: %w", syscall.ECONNREFUSED), true},
+		"connection reset":      {&net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
+		"unexpected EOF":        {fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), true},
+		"a secret race":         {errSecretRace, true},
+		"forbidden":             {apierrors.NewForbidden(gr, "orders", errors.New("no")), false},
+		"not found":             {apierrors.NewNotFound(gr, "orders"), false},
+		"crd missing":           {kube.ErrCRDMissing, false},
+		"invalid":               {apierrors.NewInvalid(schema.GroupKind{Kind: "StatefulSet"}, "orders", nil), false},
+		"bad request":           {apierrors.NewBadRequest("no"), false},
+		"apply conflict":        {&ConflictError{Kind: "StatefulSet", Conflicts: []string{"argocd: .spec.replicas"}}, false},
+		"not owned":             {&phases.NotOwnedError{Kind: "Service"}, false},
+		"an EOF in a message":   {errors.New("decoding manifest: unexpected EOF in YAML"), false},
+		"http2 connection lost": {fmt.Errorf("get: %w", errors.New("http2: client connection lost")), true},
+		"a request timeout":     {fmt.Errorf("get: %w", context.DeadlineExceeded), true},
+		"canceled":              {fmt.Errorf("x: %w", context.Canceled), false},
+		"something unexpected":  {errors.New("decoding: invalid character"), false},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -110,7 +110,7 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		p.Notes = append(p.Notes, fmt.Sprintf("namespace %s does not exist: reconcile needs --create-namespace (or create it first)", t.Namespace))
 		return offline(p, db)
 	}
-	snap, err := e.observe(ctx, db, "")
+	snap, err := observe(ctx, e.kube(), db, "", e.now())
 	if err != nil {
 		return nil, err
 	}
@@ -118,19 +118,18 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		e.Secrets.Add(snap.password)
 	}
 	p.Phase = db.Phase()
-	if msg := phases.VersionChange(db, snap.live[phases.KindStatefulSet+"/"+db.StatefulSetName()]); msg != "" {
-		return nil, errors.New(msg)
+	path, notes, refused := simulate(db, snap.obs, nil)
+	if refused != "" {
+		// Reconcile would refuse before any write (the Database goes Failed): the
+		// plan is an error that says what to do instead.
+		return nil, errors.New(refused)
 	}
-	changes, notes, err := e.planChildren(ctx, w, snap)
+	changes, childNotes, err := e.planChildren(ctx, w, snap)
 	if err != nil {
-		if msg := storageRejection(err, db, snap); msg != "" {
-			return nil, errors.New(msg)
-		}
 		return nil, err
 	}
-	p.Notes = append(p.Notes, notes...)
-	p.Path, p.Notes = simulate(db, snap.obs, p.Notes)
-	p.Changes = changes
+	p.Notes = append(append(p.Notes, childNotes...), notes...)
+	p.Path, p.Changes = path, changes
 	return p, nil
 }
 
@@ -159,6 +158,9 @@ func offline(p *Plan, db *v1alpha1.Database) (*Plan, error) {
 	obs := &phases.Observation{Now: time.Now()}
 	p.Changes = nil
 	for _, c := range children {
+		if c.Want != phases.Present {
+			continue
+		}
 		obs.Children = append(obs.Children, phases.ChildState{Child: c, Drift: []string{"missing"}})
 		generated := []string(nil)
 		if c.Kind == phases.KindSecret {
@@ -166,7 +168,7 @@ func offline(p *Plan, db *v1alpha1.Database) (*Plan, error) {
 		}
 		p.Changes = append(p.Changes, NewChange(c.Phase, c.Kind, nil, c.Desired, generated...))
 	}
-	p.Path, p.Notes = simulate(db, obs, p.Notes)
+	p.Path, p.Notes, _ = simulate(db, obs, p.Notes)
 	return p, nil
 }
 
@@ -214,7 +216,7 @@ func databaseChange(live, after *unstructured.Unstructured) Change {
 // cluster) and returns it as reconcile would see it.
 func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan) (*v1alpha1.Database, bool, error) {
 	if t.Object == nil {
-		db, err := e.getDatabase(ctx, t.Namespace, t.Name)
+		db, err := GetDatabase(ctx, e.Client, t.Namespace, t.Name)
 		if err != nil {
 			return nil, false, err
 		}
@@ -327,7 +329,7 @@ func (e *Engine) planChildren(ctx context.Context, w *Writer, snap *snapshot) ([
 }
 
 func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs phases.ChildState) (Change, []string, error) {
-	live := snap.liveOf(cs.Child)
+	live := snap.liveOf(cs.Ref)
 	if cs.Prune {
 		return NewChange(cs.Phase, cs.Kind, live, nil), nil, nil
 	}
@@ -362,8 +364,9 @@ func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs ph
 
 // simulate runs the state machine forward on the observation, as if every write
 // succeeded, the rollout completed and the dependencies were available, and returns
-// the phases reconcile would go through.
-func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) ([]v1alpha1.Phase, []string) {
+// the phases reconcile would go through and, when the machine refuses a step (a
+// change the running database cannot take), why.
+func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) ([]v1alpha1.Phase, []string, string) {
 	db = db.DeepCopy()
 	o := *obs
 	o.Children = append([]phases.ChildState(nil), obs.Children...)
@@ -375,29 +378,21 @@ func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) ([
 			notes = append(notes, fmt.Sprintf("status says %s, but the current phase is %s: %s", db.Phase(), d.From, d.Derived))
 			path[0] = d.From
 		}
-		if d.Done {
-			break
-		}
-		switch d.Wait {
-		case phases.WaitBackoff:
+		switch {
+		case d.Refused != "":
+			return path, notes, d.Refused
+		case d.Done:
+			return path, notes, ""
+		case d.Wait == phases.WaitBackoff:
 			notes = append(notes, "Failed: "+d.Message)
 			o.Now = d.WaitUntil
 			continue
-		case phases.WaitRollout:
+		case d.Wait == phases.WaitRollout:
 			o.Rollout.Current, o.Rollout.Exists = true, true
 			o.Rollout.Ready = db.ReplicaCount()
 			continue
 		}
-		for _, p := range d.Apply {
-			for j := range o.Children {
-				if o.Children[j].Phase == p {
-					o.Children[j].Drift, o.Children[j].Exists, o.Children[j].Prune = nil, true, false
-				}
-			}
-		}
-		if d.To == v1alpha1.PhaseDeploying || d.To == v1alpha1.PhaseVerifying {
-			o.DataExists = true
-		}
+		simulateWrites(&o, d)
 		db.Status = d.Status
 		db.Status.ObservedGeneration = db.Generation
 		if d.Transition() {
@@ -407,5 +402,19 @@ func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) ([
 			break
 		}
 	}
-	return path, notes
+	return path, notes, ""
+}
+
+// simulateWrites marks the children of the phases d applies as written.
+func simulateWrites(o *phases.Observation, d phases.Decision) {
+	for _, p := range d.Apply {
+		for j := range o.Children {
+			if o.Children[j].Phase == p {
+				o.Children[j].Drift, o.Children[j].Exists, o.Children[j].Prune = nil, true, false
+			}
+		}
+	}
+	if d.To == v1alpha1.PhaseDeploying || d.To == v1alpha1.PhaseVerifying {
+		o.DataExists = true
+	}
 }

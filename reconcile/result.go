@@ -7,6 +7,7 @@ import (
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 	"github.com/dbctl-io/dbctl/phases"
+	"github.com/dbctl-io/dbctl/reconcile/exitcode"
 )
 
 // Outcome is how a reconcile of one Database ended.
@@ -14,23 +15,23 @@ type Outcome string
 
 // The outcomes, with the exit codes they map to (SPEC §4).
 const (
-	OutcomeReady    Outcome = "Ready"    // 0
-	OutcomeFailed   Outcome = "Failed"   // 2: needs a person
-	OutcomeNotReady Outcome = "NotReady" // 3: a retryable stop
-	OutcomeError    Outcome = "Error"    // 1: bad input, forbidden, conflict, unexpected
+	OutcomeReady    Outcome = "Ready"    // exitcode.OK
+	OutcomeFailed   Outcome = "Failed"   // exitcode.Failed: needs a person
+	OutcomeNotReady Outcome = "NotReady" // exitcode.Retryable: a retryable stop
+	OutcomeError    Outcome = "Error"    // exitcode.Error: bad input, forbidden, conflict, unexpected
 )
 
 // ExitCode is the process exit code of the outcome.
-func (o Outcome) ExitCode() int {
+func (o Outcome) ExitCode() exitcode.Code {
 	switch o {
 	case OutcomeReady:
-		return 0
+		return exitcode.OK
 	case OutcomeFailed:
-		return 2
+		return exitcode.Failed
 	case OutcomeNotReady:
-		return 3
+		return exitcode.Retryable
 	default:
-		return 1
+		return exitcode.Error
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
 )
 
 // heartbeat is how often a long wait reports that it is still waiting.
@@ -30,7 +31,7 @@ func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, from *u
 	last := "the StatefulSet rollout"
 	var minGeneration int64
 	if from != nil {
-		r := rollout(from)
+		r := phases.RolloutOf(from)
 		if r.Current {
 			return nil
 		}
@@ -60,7 +61,7 @@ func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, from *u
 			case u == nil || u.GetGeneration() < minGeneration:
 				continue // the shared watch's view predates what this run applied
 			}
-			r := rollout(u)
+			r := phases.RolloutOf(u)
 			if r.Current {
 				return nil
 			}

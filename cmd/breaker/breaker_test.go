@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/reconcile/exitcode"
 	"github.com/dbctl-io/dbctl/resilience"
 )
 
@@ -186,7 +187,7 @@ func TestResetUnknownNameFails(t *testing.T) {
 	e := newEnv(t)
 	e.seed(t)
 	err := e.run("reset", "postgres", "redis")
-	if err == nil || cmdutil.ExitCode(err) != cmdutil.ExitError || !errors.Is(err, resilience.ErrUnknownBreaker) {
+	if err == nil || cmdutil.ExitCode(err) != exitcode.Error || !errors.Is(err, resilience.ErrUnknownBreaker) {
 		t.Fatalf("err %v (exit %d)", err, cmdutil.ExitCode(err))
 	}
 	want := `unknown circuit breaker "redis" in ` + e.path + ` (known: minio, postgres, vault)`
@@ -203,7 +204,7 @@ func TestResetArgs(t *testing.T) {
 	for _, args := range [][]string{{"reset"}, {"reset", "--all", "postgres"}} {
 		err := e.run(args...)
 		var fe *cmdutil.FlagError
-		if !errors.As(err, &fe) || cmdutil.ExitCode(err) != cmdutil.ExitError {
+		if !errors.As(err, &fe) || cmdutil.ExitCode(err) != exitcode.Error {
 			t.Errorf("%v: err %v", args, err)
 		}
 	}

@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/dbctl-io/dbctl/reconcile/exitcode"
 )
 
 func TestExitCode(t *testing.T) {
 	tests := map[string]struct {
 		err  error
-		want int
+		want exitcode.Code
 	}{
 		"nil":         {nil, 0},
 		"plain error": {errors.New("boom"), 1},
@@ -25,19 +27,6 @@ func TestExitCode(t *testing.T) {
 	for name, tc := range tests {
 		if got := ExitCode(tc.err); got != tc.want {
 			t.Errorf("%s: ExitCode = %d, want %d", name, got, tc.want)
-		}
-	}
-}
-
-func TestWorstExitCode(t *testing.T) {
-	for _, tc := range []struct {
-		codes []int
-		want  int
-	}{
-		{nil, 0}, {[]int{0, 0}, 0}, {[]int{0, 3}, 3}, {[]int{3, 2, 0}, 2}, {[]int{2, 1, 3}, 1}, {[]int{3, 3}, 3},
-	} {
-		if got := WorstExitCode(tc.codes...); got != tc.want {
-			t.Errorf("WorstExitCode(%v) = %d, want %d", tc.codes, got, tc.want)
 		}
 	}
 }

@@ -7,4 +7,4 @@ import (
 	"github.com/dbctl-io/dbctl/cmd/root"
 )
 
-func main() { os.Exit(root.Main()) }
+func main() { os.Exit(int(root.Main())) }

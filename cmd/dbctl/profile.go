@@ -43,5 +43,5 @@ func init() {
 			f.Close()
 		}
 	}
-	os.Exit(code)
+	os.Exit(int(code))
 }

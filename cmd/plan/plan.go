@@ -11,6 +11,7 @@ import (
 
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/reconcile"
+	"github.com/dbctl-io/dbctl/reconcile/exitcode"
 	"github.com/dbctl-io/dbctl/reconcile/render"
 )
 
@@ -141,12 +142,12 @@ func run(ctx context.Context, opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "%s %s/%s: %s\n", red("Error:"), e.Namespace, e.Name, e.Message)
 	}
 	if len(errs) > 0 {
-		return &cmdutil.SilentError{Code: cmdutil.ExitError}
+		return &cmdutil.SilentError{Code: exitcode.Error}
 	}
 	if opts.DetailedExitCode {
 		for _, p := range plans {
 			if p.HasChanges() {
-				return &cmdutil.SilentError{Code: 2}
+				return &cmdutil.SilentError{Code: exitcode.Changes}
 			}
 		}
 	}

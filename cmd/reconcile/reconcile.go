@@ -15,6 +15,7 @@ import (
 
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/reconcile"
+	"github.com/dbctl-io/dbctl/reconcile/exitcode"
 	"github.com/dbctl-io/dbctl/reconcile/render"
 	"github.com/dbctl-io/dbctl/resilience"
 )
@@ -260,7 +261,7 @@ type jsonResult struct {
 	Namespace   string   `json:"namespace"`
 	Name        string   `json:"name"`
 	Outcome     string   `json:"outcome"`
-	ExitCode    int      `json:"exitCode"`
+	ExitCode    exitcode.Code `json:"exitCode"`
 	Phase       string   `json:"phase"`
 	StartPhase  string   `json:"startPhase,omitempty"`
 	Message     string   `json:"message"`
@@ -271,15 +272,15 @@ type jsonResult struct {
 }
 
 func report(opts *Options, results []*reconcile.Result) error {
-	codes := make([]int, 0, len(results))
+	codes := make([]exitcode.Code, 0, len(results))
 	for _, r := range results {
 		codes = append(codes, r.Outcome.ExitCode())
 	}
-	worst := cmdutil.WorstExitCode(codes...)
+	worst := exitcode.Worst(codes...)
 	if opts.Output == "json" {
 		out := struct {
 			FormatVersion int          `json:"formatVersion"`
-			ExitCode      int          `json:"exitCode"`
+			ExitCode      exitcode.Code `json:"exitCode"`
 			Results       []jsonResult `json:"results"`
 		}{FormatVersion: 1, ExitCode: worst}
 		for _, r := range results {
@@ -312,7 +313,7 @@ func report(opts *Options, results []*reconcile.Result) error {
 				r.Duration.Round(10*time.Millisecond), r.Message)
 		}
 	}
-	if worst == cmdutil.ExitOK {
+	if worst == exitcode.OK {
 		return nil
 	}
 	for _, r := range results {

@@ -27,7 +27,7 @@ func runInGitHubActions(t *testing.T, args ...string) (stdout, stderr, summary s
 		t.Fatal("an offline command contacted the cluster")
 		return nil, nil
 	}
-	code = root.Run(context.Background(), f, args)
+	code = int(root.Run(context.Background(), f, args))
 	b, err := os.ReadFile(summaryPath)
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	reconcilecmd "github.com/dbctl-io/dbctl/cmd/reconcile"
 	"github.com/dbctl-io/dbctl/cmd/status"
 	"github.com/dbctl-io/dbctl/cmd/version"
+	"github.com/dbctl-io/dbctl/reconcile/exitcode"
 	"github.com/dbctl-io/dbctl/reconcile/load"
 )
 
@@ -72,7 +73,7 @@ or to a retryable stop, and prints what it changes.
 }
 
 // Main runs dbctl with the process's arguments and returns its exit code.
-func Main() int {
+func Main() exitcode.Code {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, cmdutil.New(), os.Args[1:])
@@ -80,7 +81,7 @@ func Main() int {
 
 // Run runs dbctl with args on the factory and returns its exit code: the command's
 // error is printed (and, in CI, annotated) and mapped to an exit code.
-func Run(ctx context.Context, f *cmdutil.Factory, args []string) int {
+func Run(ctx context.Context, f *cmdutil.Factory, args []string) exitcode.Code {
 	cmd := NewCmdRoot(f)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
@@ -114,9 +115,9 @@ func annotateError(f *cmdutil.Factory, err error) {
 }
 
 // HandleError prints err (unless it is silent) and maps it to an exit code.
-func HandleError(io *cmdutil.IOStreams, cmd *cobra.Command, err error) int {
+func HandleError(io *cmdutil.IOStreams, cmd *cobra.Command, err error) exitcode.Code {
 	if err == nil {
-		return cmdutil.ExitOK
+		return exitcode.OK
 	}
 	var silent *cmdutil.SilentError
 	if !errors.As(err, &silent) {

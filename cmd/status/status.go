@@ -23,6 +23,7 @@ import (
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/phases"
 	"github.com/dbctl-io/dbctl/reconcile"
+	"github.com/dbctl-io/dbctl/reconcile/exitcode"
 	"github.com/dbctl-io/dbctl/reconcile/kube"
 	"github.com/dbctl-io/dbctl/reconcile/render"
 	"github.com/dbctl-io/dbctl/resilience"
@@ -133,7 +134,7 @@ func run(ctx context.Context, opts *Options) error {
 		go func() {
 			defer wg.Done()
 			outs[i] = outcome{target: t}
-			db, err := getDatabase(ctx, clients.Client, t.Namespace, t.Name)
+			db, err := reconcile.GetDatabase(ctx, clients.Client, t.Namespace, t.Name)
 			if err == nil && opts.Watch {
 				db, err = follow(ctx, clients.Client, db, func(line string) {
 					mu.Lock()
@@ -156,7 +157,7 @@ func run(ctx context.Context, opts *Options) error {
 				outs[i].err = err
 				return
 			}
-			st := render.NewStatus(render.StatusInput{Database: db, Objects: objs, Breakers: breakers, Settings: settings, Now: opts.now()})
+			st := render.NewStatus(render.StatusInput{Database: db, Live: objs, Breakers: breakers, Settings: settings, Now: opts.now()})
 			outs[i].status = &st
 		}()
 	}
@@ -173,17 +174,17 @@ func (o *Options) now() time.Time {
 
 func report(opts *Options, outs []outcome) error {
 	doc := render.StatusDocument{FormatVersion: render.StatusFormatVersion, Databases: []render.Status{}, Errors: []render.StatusError{}}
-	codes := make([]int, 0, len(outs))
+	codes := make([]exitcode.Code, 0, len(outs))
 	for _, o := range outs {
 		if o.err != nil {
 			doc.Errors = append(doc.Errors, render.StatusError{Namespace: o.target.Namespace, Name: o.target.Name, Message: o.err.Error()})
-			codes = append(codes, cmdutil.ExitError)
+			codes = append(codes, exitcode.Error)
 			continue
 		}
 		doc.Databases = append(doc.Databases, *o.status)
 		codes = append(codes, o.status.ExitCode)
 	}
-	doc.ExitCode = cmdutil.WorstExitCode(codes...)
+	doc.ExitCode = exitcode.Worst(codes...)
 	var err error
 	switch opts.Output {
 	case "json":
@@ -203,7 +204,7 @@ func report(opts *Options, outs []outcome) error {
 	for _, e := range doc.Errors {
 		fmt.Fprintf(opts.IO.ErrOut, "%s %s/%s: %s\n", red("Error:"), e.Namespace, e.Name, e.Message)
 	}
-	if doc.ExitCode != cmdutil.ExitOK {
+	if doc.ExitCode != exitcode.OK {
 		return &cmdutil.SilentError{Code: doc.ExitCode}
 	}
 	return nil
@@ -232,45 +233,29 @@ func loadBreakers(opts *Options) map[string]*resilience.Record {
 	return sf.Breakers
 }
 
-func getDatabase(ctx context.Context, c client.Client, namespace, name string) (*v1alpha1.Database, error) {
-	db := &v1alpha1.Database{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, db); err != nil {
-		if errors.Is(kube.Explain(err), kube.ErrCRDMissing) {
-			return nil, kube.Explain(err)
-		}
-		if apierrors.IsNotFound(err) {
-			return nil, &reconcile.NotFoundError{Namespace: namespace, Name: name}
-		}
-		return nil, fmt.Errorf("reading Database %s/%s: %w", namespace, name, kube.Explain(err))
-	}
-	return db, nil
-}
-
-var childGVKs = map[string]schema.GroupVersionKind{
-	phases.KindSecret:              {Version: "v1", Kind: phases.KindSecret},
-	phases.KindService:             {Version: "v1", Kind: phases.KindService},
-	phases.KindConfigMap:           {Version: "v1", Kind: phases.KindConfigMap},
-	phases.KindStatefulSet:         {Group: "apps", Version: "v1", Kind: phases.KindStatefulSet},
-	phases.KindPodDisruptionBudget: {Group: "policy", Version: "v1", Kind: phases.KindPodDisruptionBudget},
-}
-
 // readChildren reads the Database's children. Only the StatefulSet is read whole
 // (for its rollout); the others are read as metadata only, so that no Secret value
 // is ever fetched.
-func readChildren(ctx context.Context, c client.Client, db *v1alpha1.Database) ([]*unstructured.Unstructured, error) {
-	kinds, names := render.ChildKinds(db)
-	objs := make([]*unstructured.Unstructured, len(kinds))
-	errs := make([]error, len(kinds))
+func readChildren(ctx context.Context, c client.Client, db *v1alpha1.Database) (phases.Live, error) {
+	children := phases.Children(db)
+	objs := make([]*unstructured.Unstructured, len(children))
+	errs := make([]error, len(children))
 	var wg sync.WaitGroup
-	for i := range kinds {
+	for i, ch := range children {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			objs[i], errs[i] = readChild(ctx, c, childGVKs[kinds[i]], db.Namespace, names[i])
+			objs[i], errs[i] = readChild(ctx, c, ch.GroupVersionKind(), db.Namespace, ch.Name)
 		}()
 	}
 	wg.Wait()
-	return objs, errors.Join(errs...)
+	live := phases.Live{}
+	for i, ch := range children {
+		if objs[i] != nil {
+			live[ch.Ref] = objs[i]
+		}
+	}
+	return live, errors.Join(errs...)
 }
 
 func readChild(ctx context.Context, c client.Client, gvk schema.GroupVersionKind, namespace, name string) (*unstructured.Unstructured, error) {
@@ -341,7 +326,7 @@ func follow(ctx context.Context, c client.WithWatch, db *v1alpha1.Database, repo
 			return next, nil
 		}
 		if next == nil { // the watch expired: read the Database again
-			if next, err = getDatabase(ctx, c, db.Namespace, db.Name); err != nil {
+			if next, err = reconcile.GetDatabase(ctx, c, db.Namespace, db.Name); err != nil {
 				if ctx.Err() != nil {
 					return db, nil
 				}

@@ -13,18 +13,12 @@ import (
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 	"github.com/dbctl-io/dbctl/phases"
+	"github.com/dbctl-io/dbctl/reconcile/exitcode"
 	"github.com/dbctl-io/dbctl/resilience"
 )
 
 // StatusFormatVersion is the formatVersion of `dbctl status -o json|yaml`.
 const StatusFormatVersion = 1
-
-// Exit codes of a Database's status (SPEC §4): Ready, Failed, not Ready yet.
-const (
-	StatusExitReady    = 0
-	StatusExitFailed   = 2
-	StatusExitNotReady = 3
-)
 
 // StatusDocument is `dbctl status -o json|yaml`.
 type StatusDocument struct {
@@ -33,7 +27,7 @@ type StatusDocument struct {
 	// Errors are the Databases whose status could not be read (not found …).
 	Errors []StatusError `json:"errors"`
 	// ExitCode is the command's exit code: the most severe of the Databases'.
-	ExitCode int `json:"exitCode"`
+	ExitCode exitcode.Code `json:"exitCode"`
 }
 
 // StatusError is a Database whose status could not be read.
@@ -53,7 +47,7 @@ type Status struct {
 	// current generation.
 	Ready bool `json:"ready"`
 	// ExitCode is 0 Ready, 2 Failed, 3 not Ready yet.
-	ExitCode int `json:"exitCode"`
+	ExitCode exitcode.Code `json:"exitCode"`
 	// Reason and Message are the Ready condition's.
 	Reason             string             `json:"reason"`
 	Message            string             `json:"message"`
@@ -120,8 +114,8 @@ type StatusDependency struct {
 // StatusInput is what a Status is built from.
 type StatusInput struct {
 	Database *v1alpha1.Database
-	// Objects are the live children found (any order; absent ones left out).
-	Objects []*unstructured.Unstructured
+	// Live are the live children found (absent ones left out).
+	Live phases.Live
 	// Breakers are the records of the breaker state file, by dependency name.
 	Breakers map[string]*resilience.Record
 	// Settings compute an open breaker's next probe.
@@ -143,11 +137,11 @@ func NewStatus(in StatusInput) Status {
 		Dependencies: []StatusDependency{}, Now: in.Now.UTC()}
 	switch {
 	case st.Ready:
-		st.ExitCode = StatusExitReady
+		st.ExitCode = exitcode.OK
 	case db.Phase() == v1alpha1.PhaseFailed:
-		st.ExitCode = StatusExitFailed
+		st.ExitCode = exitcode.Failed
 	default:
-		st.ExitCode = StatusExitNotReady
+		st.ExitCode = exitcode.Retryable
 	}
 	if c := db.Condition(v1alpha1.ConditionReady); c != nil {
 		st.Reason, st.Message = c.Reason, c.Message
@@ -178,14 +172,8 @@ func NewStatus(in StatusInput) Status {
 			Message: resilience.RedactText(c.Message), LastTransitionTime: c.LastTransitionTime.UTC(), ObservedGeneration: c.ObservedGeneration})
 	}
 
-	live := map[string]*unstructured.Unstructured{}
-	for _, o := range in.Objects {
-		if o != nil {
-			live[o.GetKind()+"/"+o.GetName()] = o
-		}
-	}
-	for _, ch := range expectedChildren(db) {
-		st.Children = append(st.Children, child(db, ch, live[ch.kind+"/"+ch.name]))
+	for _, c := range phases.Children(db) {
+		st.Children = append(st.Children, child(db, c, in.Live[c.Ref]))
 	}
 
 	for _, dep := range db.Spec.Dependencies {
@@ -228,38 +216,13 @@ func timeOf(t *metav1.Time) *time.Time {
 	return &u
 }
 
-type expected struct {
-	phase    v1alpha1.Phase
-	kind     string
-	name     string
-	expected bool
-}
-
-// expectedChildren are the children a Database has (SPEC §2), the
-// PodDisruptionBudget marked unexpected at 1 replica.
-func expectedChildren(db *v1alpha1.Database) []expected {
-	return []expected{
-		{v1alpha1.PhaseProvisioning, phases.KindSecret, db.SecretName(), true},
-		{v1alpha1.PhaseProvisioning, phases.KindService, db.HeadlessServiceName(), true},
-		{v1alpha1.PhaseProvisioning, phases.KindService, db.ServiceName(), true},
-		{v1alpha1.PhaseConfiguring, phases.KindConfigMap, db.ConfigMapName(), true},
-		{v1alpha1.PhaseDeploying, phases.KindStatefulSet, db.StatefulSetName(), true},
-		{v1alpha1.PhaseDeploying, phases.KindPodDisruptionBudget, db.PodDisruptionBudgetName(), db.ReplicaCount() > 1},
-	}
-}
-
-// ChildKinds lists the kinds and names of the children to read for db, in order.
-func ChildKinds(db *v1alpha1.Database) (kinds, names []string) {
-	for _, e := range expectedChildren(db) {
-		kinds, names = append(kinds, e.kind), append(names, e.name)
-	}
-	return kinds, names
-}
-
-func child(db *v1alpha1.Database, e expected, obj *unstructured.Unstructured) StatusChild {
-	c := StatusChild{Phase: string(e.phase), Kind: e.kind, Name: e.name, Expected: e.expected}
+// child is one child's line of the status: present or missing, and for a
+// StatefulSet its rollout, computed as reconcile waits for it (phases.RolloutOf).
+func child(db *v1alpha1.Database, ch phases.Child, obj *unstructured.Unstructured) StatusChild {
+	expected := ch.Want == phases.Present
+	c := StatusChild{Phase: string(ch.Phase), Kind: ch.Kind, Name: ch.Name, Expected: expected}
 	switch {
-	case obj == nil && !e.expected:
+	case obj == nil && !expected:
 		c.Ready, c.State = true, fmt.Sprintf("not needed (replicas %d)", db.ReplicaCount())
 		return c
 	case obj == nil:
@@ -272,34 +235,26 @@ func child(db *v1alpha1.Database, e expected, obj *unstructured.Unstructured) St
 		c.State = "present, but not owned by this Database"
 		return c
 	}
-	if !e.expected {
+	if !expected {
 		c.State = fmt.Sprintf("present, to be removed (replicas %d)", db.ReplicaCount())
 		return c
 	}
 	c.Ready, c.State = true, "present"
-	if e.kind != phases.KindStatefulSet {
+	if ch.Kind != phases.KindStatefulSet {
 		return c
 	}
-	desired, found, _ := unstructured.NestedInt64(obj.Object, "spec", "replicas")
-	if !found {
-		desired = 1
+	r := phases.RolloutOf(obj)
+	c.Replicas, c.ReadyReplicas = &r.Desired, &r.Ready
+	c.State = fmt.Sprintf("%d/%d ready", r.Ready, r.Desired)
+	switch {
+	case !r.Observed:
+		c.State += " (spec change not observed yet)"
+	case r.Updated < r.Desired:
+		c.State += fmt.Sprintf(" (%d/%d updated)", r.Updated, r.Desired)
+	case !r.Current && r.Ready >= r.Desired && r.Message != "":
+		c.State += " (" + r.Message + ")"
 	}
-	ready, _, _ := unstructured.NestedInt64(obj.Object, "status", "readyReplicas")
-	updated, _, _ := unstructured.NestedInt64(obj.Object, "status", "updatedReplicas")
-	observed, _, _ := unstructured.NestedInt64(obj.Object, "status", "observedGeneration")
-	d, r := int32(desired), int32(ready)
-	c.Replicas, c.ReadyReplicas = &d, &r
-	c.State = fmt.Sprintf("%d/%d ready", ready, desired)
-	var extra []string
-	if observed < obj.GetGeneration() {
-		extra = append(extra, "spec change not observed yet")
-	} else if updated < desired {
-		extra = append(extra, fmt.Sprintf("%d/%d updated", updated, desired))
-	}
-	if len(extra) > 0 {
-		c.State += " (" + strings.Join(extra, ", ") + ")"
-	}
-	c.Ready = ready >= desired && updated >= desired && observed >= obj.GetGeneration()
+	c.Ready = r.Current
 	return c
 }
 

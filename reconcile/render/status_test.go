@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
+	"github.com/dbctl-io/dbctl/reconcile/exitcode"
 	"github.com/dbctl-io/dbctl/reconcile/render"
 	"github.com/dbctl-io/dbctl/resilience"
 )
@@ -44,7 +46,7 @@ func child(db *v1alpha1.Database, kind, apiVersion, name string, extra map[strin
 	return u
 }
 
-func children(db *v1alpha1.Database, ready, updated int64, pdb bool) []*unstructured.Unstructured {
+func children(db *v1alpha1.Database, ready, updated int64, pdb bool) phases.Live {
 	objs := []*unstructured.Unstructured{
 		child(db, "Secret", "v1", db.SecretName(), nil),
 		child(db, "Service", "v1", db.HeadlessServiceName(), nil),
@@ -52,13 +54,24 @@ func children(db *v1alpha1.Database, ready, updated int64, pdb bool) []*unstruct
 		child(db, "ConfigMap", "v1", db.ConfigMapName(), nil),
 		child(db, "StatefulSet", "apps/v1", db.StatefulSetName(), map[string]any{
 			"spec":   map[string]any{"replicas": int64(db.ReplicaCount())},
-			"status": map[string]any{"observedGeneration": int64(2), "readyReplicas": ready, "updatedReplicas": updated},
+			"status": map[string]any{"observedGeneration": int64(2), "replicas": int64(db.ReplicaCount()),
+				"readyReplicas": ready, "currentReplicas": updated, "updatedReplicas": updated,
+				"currentRevision": "orders-1", "updateRevision": "orders-1"},
 		}),
 	}
 	if pdb {
 		objs = append(objs, child(db, "PodDisruptionBudget", "policy/v1", db.PodDisruptionBudgetName(), nil))
 	}
-	return objs
+	live := phases.Live{}
+	for _, o := range objs {
+		live[phases.Ref{Kind: o.GetKind(), Name: o.GetName()}] = o
+	}
+	return live
+}
+
+func withoutSecret(db *v1alpha1.Database, live phases.Live) phases.Live {
+	delete(live, phases.Ref{Kind: phases.KindSecret, Name: db.SecretName()})
+	return live
 }
 
 func statusDB(phase v1alpha1.Phase) *v1alpha1.Database {
@@ -121,17 +134,17 @@ func TestStatusGolden(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		db       *v1alpha1.Database
-		objs     []*unstructured.Unstructured
+		objs     phases.Live
 		breakers map[string]*resilience.Record
-		code     int
+		code     exitcode.Code
 	}{
 		{"status-ready.txt", ready, children(ready, 3, 3, true), nil, 0},
 		{"status-verifying.txt", verifying, children(verifying, 2, 3, true), nil, 3},
-		{"status-failed.txt", failed, children(failed, 0, 1, true)[1:], nil, 2},
+		{"status-failed.txt", failed, withoutSecret(failed, children(failed, 0, 1, true)), nil, 2},
 		{"status-breaker-open.txt", deps, children(deps, 3, 3, true), breakers, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := render.NewStatus(render.StatusInput{Database: tc.db, Objects: tc.objs, Breakers: tc.breakers, Now: now})
+			st := render.NewStatus(render.StatusInput{Database: tc.db, Live: tc.objs, Breakers: tc.breakers, Now: now})
 			if st.ExitCode != tc.code {
 				t.Errorf("exit code %d, want %d", st.ExitCode, tc.code)
 			}

@@ -63,6 +63,6 @@ func runDbctlEnv(t *testing.T, e *testenv.Env, environ map[string]string, args .
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	exitCode = root.Run(ctx, f, append([]string{"--breaker-state", filepath.Join(t.TempDir(), "breakers.json")}, args...))
+	exitCode = int(root.Run(ctx, f, append([]string{"--breaker-state", filepath.Join(t.TempDir(), "breakers.json")}, args...)))
 	return out.String(), errOut.String(), exitCode
 }

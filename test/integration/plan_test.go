@@ -372,7 +372,7 @@ func runOffline(t *testing.T, args ...string) (stdout, stderr string, exitCode i
 	cmd := root.NewCmdRoot(f)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
-	exitCode = root.HandleError(f.IOStreams, cmd, err)
+	exitCode = int(root.HandleError(f.IOStreams, cmd, err))
 	return out.String(), errOut.String(), exitCode
 }
 

@@ -208,7 +208,7 @@ func (tr *rbacTranscript) run(wantCode int, kubeconfig string, args ...string) *
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := cmd.ExecuteContext(ctx)
-	r.code = root.HandleError(f.IOStreams, cmd, err)
+	r.code = int(root.HandleError(f.IOStreams, cmd, err))
 	r.stdout, r.stderr = out.String(), errOut.String()
 	if r.code != wantCode {
 		tr.t.Fatalf("dbctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, wantCode, r.stdout, r.stderr)

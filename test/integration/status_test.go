@@ -197,6 +197,6 @@ func runDbctlNoState(t *testing.T, args ...string) (stdout, stderr string, exitC
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := cmd.ExecuteContext(ctx)
-	exitCode = root.HandleError(f.IOStreams, cmd, err)
+	exitCode = int(root.HandleError(f.IOStreams, cmd, err))
 	return out.String(), errOut.String(), exitCode
 }

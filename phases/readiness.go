@@ -1,0 +1,60 @@
+package phases
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+)
+
+// Rollout is a StatefulSet's rollout state.
+type Rollout struct {
+	// Exists is true when the StatefulSet exists.
+	Exists bool
+	// Current is true when the rollout is complete the way kstatus computes it
+	// (observedGeneration caught up, every replica updated and ready, no replica
+	// left over from a scale-down).
+	Current bool
+	// Ready, Updated and Desired count replicas.
+	Ready, Updated, Desired int32
+	// Observed is false while the StatefulSet controller has not yet seen the
+	// latest spec (status.observedGeneration behind metadata.generation).
+	Observed bool
+	// Message is kstatus's message, e.g. "Ready: 2/3".
+	Message string
+}
+
+// RolloutOf is the readiness of a StatefulSet, computed by kstatus: the one
+// definition of "rolled out" that reconcile waits for and status shows. A nil
+// StatefulSet does not exist.
+func RolloutOf(sts *unstructured.Unstructured) Rollout {
+	if sts == nil {
+		return Rollout{Message: "StatefulSet does not exist"}
+	}
+	r := Rollout{Exists: true}
+	desired, found, _ := unstructured.NestedInt64(sts.Object, "spec", "replicas")
+	if !found {
+		desired = 1
+	}
+	ready, _, _ := unstructured.NestedInt64(sts.Object, "status", "readyReplicas")
+	updated, _, _ := unstructured.NestedInt64(sts.Object, "status", "updatedReplicas")
+	observed, _, _ := unstructured.NestedInt64(sts.Object, "status", "observedGeneration")
+	r.Desired, r.Ready, r.Updated = int32(desired), int32(ready), int32(updated)
+	r.Observed = observed >= sts.GetGeneration()
+	res, err := status.Compute(sts)
+	if err != nil {
+		r.Message = err.Error()
+		return r
+	}
+	r.Current = res.Status == status.CurrentStatus
+	r.Message = res.Message
+	return r
+}
+
+// Progress is "2/3 replicas ready".
+func (r Rollout) Progress() string {
+	if r.Ready > r.Desired {
+		return fmt.Sprintf("%d replicas ready, scaling down to %d", r.Ready, r.Desired)
+	}
+	return fmt.Sprintf("%d/%d replicas ready", r.Ready, r.Desired)
+}

@@ -1,0 +1,265 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
+	"github.com/dbctl-io/dbctl/resilience"
+)
+
+// step observes, decides, writes the children the decision names and the status.
+// An unavailable dependency is returned as a *DependenciesError, so that the retry
+// policy backs off; a lost race (the Secret created by another run, the status
+// written by another run) observes and decides again at once.
+func (r *run) step(ctx context.Context) (phases.Decision, *snapshot, error) {
+	for conflicts := 0; ; conflicts++ {
+		d, snap, err := r.decide(ctx)
+		if err != nil {
+			return d, snap, err
+		}
+		d, err = r.write(ctx, d, snap)
+		if errors.Is(err, errSecretRace) && conflicts < maxStatusConflicts {
+			continue // another run created the Secret: observe again, at once
+		}
+		if err != nil {
+			return d, snap, err
+		}
+		db, err := r.writeStatus(ctx, r.db, d.Status)
+		if apierrors.IsConflict(err) && conflicts < maxStatusConflicts {
+			// Another run wrote the Database meanwhile: read it and decide again.
+			if r.db, err = r.c.getDatabase(ctx, r.db.Namespace, r.db.Name); err != nil {
+				return d, snap, err
+			}
+			continue
+		}
+		if err != nil {
+			return d, snap, err
+		}
+		r.db = db
+		r.res.Phase = db.Phase()
+		if d.Transition() {
+			r.res.Transitions = append(r.res.Transitions, phases.Edge{From: d.From, To: d.To})
+			r.emit(Event{Type: EventPhase, From: d.From, To: d.To, Message: d.Message})
+		}
+		return d, snap, dependencyWait(d, snap, r.res)
+	}
+}
+
+// decide observes the children, checks the dependencies when the phase needs them,
+// and asks the state machine for the next step.
+func (r *run) decide(ctx context.Context) (phases.Decision, *snapshot, error) {
+	snap, err := observe(ctx, r.c, r.db, r.password, r.e.now())
+	if err != nil {
+		return phases.Decision{}, nil, err
+	}
+	if snap.generated {
+		r.password = snap.password
+	}
+	if r.e.Secrets != nil {
+		r.e.Secrets.Add(snap.password)
+	}
+	if needsDependencies(r.db, snap.obs) {
+		snap.obs.Dependencies = r.e.Dependencies.Check(ctx, r.db)
+		if ctx.Err() != nil {
+			return phases.Decision{}, nil, ctx.Err()
+		}
+	}
+	d := phases.Decide(r.db, snap.obs)
+	if d.Derived != "" {
+		r.emit(Event{Type: EventInfo, Message: fmt.Sprintf("current phase is %s: %s", d.From, d.Derived)})
+	}
+	if r.writes >= maxWrites {
+		var drift []string
+		for _, p := range d.Apply {
+			drift = append(drift, snap.obs.DriftIn(p)...)
+		}
+		if len(drift) > 0 {
+			return d, snap, resilience.Permanent(fmt.Errorf("the children of Database %s/%s do not converge: after %d successful writes, still %s",
+				r.db.Namespace, r.db.Name, maxWrites, strings.Join(drift, "; ")))
+		}
+	}
+	return d, snap, nil
+}
+
+// write writes the children of every phase the decision applies. A write the API
+// server refuses for good (422 Invalid, 400) turns the decision into the phase's
+// step to Failed. Only a step whose writes all succeeded, and wrote something,
+// counts towards maxWrites: a transient failure is retried, not non-convergence.
+func (r *run) write(ctx context.Context, d phases.Decision, snap *snapshot) (phases.Decision, error) {
+	wrote := false
+	for _, p := range d.Apply {
+		changes, took, err := r.writeChildren(ctx, snap, p)
+		for i := range changes {
+			r.res.Changes = append(r.res.Changes, changes[i])
+			r.emit(Event{Type: EventChange, Change: &changes[i]})
+		}
+		for _, t := range took {
+			r.emit(Event{Type: EventInfo, Message: fmt.Sprintf("took back %s from hand edits by %q", strings.Join(t.Fields, ", "), t.Manager)})
+		}
+		wrote = wrote || len(changes) > 0
+		if err != nil {
+			if rd, ok := r.rejected(err, snap); ok {
+				return rd, nil
+			}
+			return d, err
+		}
+	}
+	if wrote {
+		r.writes++
+	}
+	return d, nil
+}
+
+// writeChildren writes the children of phase p that need it (missing or drifted),
+// and deletes those to prune. It returns the changes made.
+func (r *run) writeChildren(ctx context.Context, s *snapshot, p v1alpha1.Phase) ([]Change, []TakeOver, error) {
+	var (
+		changes   []Change
+		takeOvers []TakeOver
+	)
+	for _, cs := range s.obs.Children {
+		if cs.Phase != p || !cs.Drifted() {
+			continue
+		}
+		live := s.liveOf(cs.Ref)
+		if cs.Prune {
+			if err := r.c.delete(ctx, live); err != nil {
+				return changes, takeOvers, err
+			}
+			changes = append(changes, NewChange(p, cs.Kind, live, nil))
+			continue
+		}
+		var generated []string
+		if cs.Kind == phases.KindSecret && live == nil {
+			// Create, never apply, a new Secret: if another run created it meanwhile,
+			// its password stands and this run reads it on the next observation.
+			created, err := r.c.create(ctx, cs.Desired)
+			if apierrors.IsAlreadyExists(err) {
+				return changes, takeOvers, errSecretRace
+			}
+			if err != nil {
+				return changes, takeOvers, err
+			}
+			live, generated = created, []string{"password", "uri"}
+			changes = append(changes, NewChange(p, cs.Kind, nil, created, generated...))
+		}
+		after, took, err := r.c.apply(ctx, cs.Desired, live)
+		if err != nil {
+			return changes, takeOvers, err
+		}
+		takeOvers = append(takeOvers, took...)
+		if generated == nil {
+			changes = append(changes, NewChange(p, cs.Kind, live, after))
+		}
+	}
+	return changes, takeOvers, nil
+}
+
+// errSecretRace: another run created the credentials Secret between our read and
+// our create. Observing again picks its password up.
+var errSecretRace = errors.New("the credentials Secret was created concurrently by another run; reading it again")
+
+// rejected turns a write the API server refused for good (422 Invalid, 400) into
+// the phase's step to Failed: only a change of the spec can help.
+func (r *run) rejected(err error, snap *snapshot) (phases.Decision, bool) {
+	if !apierrors.IsInvalid(err) && !apierrors.IsBadRequest(err) {
+		return phases.Decision{}, false
+	}
+	return phases.Rejected(r.db, snap.obs, "the API server rejected a child: "+err.Error())
+}
+
+// dependencyWait is the error a step that waits for its dependencies returns: an
+// open circuit stops the run at once (the breaker says when to come back), an
+// unavailable dependency is retried with backoff.
+func dependencyWait(d phases.Decision, snap *snapshot, res *Result) error {
+	if d.Wait != phases.WaitDependencies {
+		return nil
+	}
+	if open := snap.obs.Dependencies.CircuitOpen(); open != nil {
+		res.RetryAt = open.NextProbe
+		return resilience.Permanent(&CircuitOpenError{Message: snap.obs.Dependencies.Message(), NextProbe: open.NextProbe})
+	}
+	return &DependenciesError{Message: snap.obs.Dependencies.Message()}
+}
+
+// needsDependencies: dependencies are checked before Provisioning (from Pending, or
+// from Failed once its retry window is over) and while Verifying.
+func needsDependencies(db *v1alpha1.Database, obs *phases.Observation) bool {
+	if len(db.Spec.Dependencies) == 0 {
+		obs.Dependencies = &phases.DependencyResult{}
+		return false
+	}
+	cur, _ := phases.Current(db, obs)
+	switch cur {
+	case v1alpha1.PhasePending, v1alpha1.PhaseVerifying:
+		return true
+	case v1alpha1.PhaseFailed:
+		return !obs.Now.Before(phases.RetryAt(db))
+	}
+	return false
+}
+
+// DependenciesError: a dependency is unavailable (retried with backoff).
+type DependenciesError struct{ Message string }
+
+func (e *DependenciesError) Error() string { return e.Message }
+
+// CircuitOpenError: a dependency's circuit breaker is open; nothing was sent to it.
+type CircuitOpenError struct {
+	Message   string
+	NextProbe time.Time
+}
+
+func (e *CircuitOpenError) Error() string { return e.Message }
+
+// retry runs op with the engine's policy: transient errors (and unavailable
+// dependencies) are retried with backoff until ctx's deadline; anything else stops.
+func (r *run) retry(ctx context.Context, op func(context.Context) error) error {
+	return r.e.Retry.Retry(ctx, func(ctx context.Context) error {
+		err := op(ctx)
+		var deps *DependenciesError
+		if err == nil || resilience.IsPermanent(err) || errors.As(err, &deps) || Transient(err) {
+			return err
+		}
+		return resilience.Permanent(err)
+	}, func(err error, next time.Duration) {
+		r.emit(Event{Type: EventRetry, Message: fmt.Sprintf("%v; retrying in %s", err, next.Round(time.Millisecond))})
+	})
+}
+
+// stop ends the run on an error: a deadline, an interrupt, an open circuit or an
+// unavailable dependency is a retryable stop; anything else an error.
+func (r *run) stop(err error) {
+	var (
+		deps     *DependenciesError
+		open     *CircuitOpenError
+		deadline *resilience.DeadlineError
+	)
+	switch {
+	case errors.As(err, &open):
+		r.res.RetryAt = open.NextProbe
+		r.finish(OutcomeNotReady, open.Message, err)
+	case errors.As(err, &deadline):
+		r.res.RetryAt = deadline.NextAttempt
+		r.finish(OutcomeNotReady, fmt.Sprintf("gave up at the --timeout deadline: %v", deadline.Err), err)
+	case errors.As(err, &deps):
+		r.finish(OutcomeNotReady, deps.Message, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		r.finish(OutcomeNotReady, fmt.Sprintf("not ready when --timeout ended: %v", err), err)
+	case errors.Is(err, context.Canceled):
+		r.finish(OutcomeNotReady, fmt.Sprintf("interrupted; the status written so far is kept: %v", err), err)
+	default:
+		r.finish(OutcomeError, err.Error(), err)
+	}
+}
+
+func (r *run) finish(o Outcome, msg string, err error) {
+	r.res.Outcome, r.res.Message, r.res.Err = o, msg, err
+}
