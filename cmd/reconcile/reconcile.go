@@ -258,17 +258,17 @@ func annotate(ci *cmdutil.CI, results []*reconcile.Result) {
 
 // jsonResult is one Database in `-o json`.
 type jsonResult struct {
-	Namespace   string   `json:"namespace"`
-	Name        string   `json:"name"`
-	Outcome     string   `json:"outcome"`
+	Namespace   string        `json:"namespace"`
+	Name        string        `json:"name"`
+	Outcome     string        `json:"outcome"`
 	ExitCode    exitcode.Code `json:"exitCode"`
-	Phase       string   `json:"phase"`
-	StartPhase  string   `json:"startPhase,omitempty"`
-	Message     string   `json:"message"`
-	RetryAt     string   `json:"retryAt,omitempty"`
-	Transitions []string `json:"transitions"`
-	Changes     []string `json:"changes"`
-	Seconds     float64  `json:"durationSeconds"`
+	Phase       string        `json:"phase"`
+	StartPhase  string        `json:"startPhase,omitempty"`
+	Message     string        `json:"message"`
+	RetryAt     string        `json:"retryAt,omitempty"`
+	Transitions []string      `json:"transitions"`
+	Changes     []string      `json:"changes"`
+	Seconds     float64       `json:"durationSeconds"`
 }
 
 func report(opts *Options, results []*reconcile.Result) error {
@@ -279,9 +279,9 @@ func report(opts *Options, results []*reconcile.Result) error {
 	worst := exitcode.Worst(codes...)
 	if opts.Output == "json" {
 		out := struct {
-			FormatVersion int          `json:"formatVersion"`
+			FormatVersion int           `json:"formatVersion"`
 			ExitCode      exitcode.Code `json:"exitCode"`
-			Results       []jsonResult `json:"results"`
+			Results       []jsonResult  `json:"results"`
 		}{FormatVersion: 1, ExitCode: worst}
 		for _, r := range results {
 			jr := jsonResult{Namespace: r.Namespace, Name: r.Name, Outcome: string(r.Outcome), ExitCode: r.Outcome.ExitCode(),

@@ -53,7 +53,7 @@ func children(db *v1alpha1.Database, ready, updated int64, pdb bool) phases.Live
 		child(db, "Service", "v1", db.ServiceName(), nil),
 		child(db, "ConfigMap", "v1", db.ConfigMapName(), nil),
 		child(db, "StatefulSet", "apps/v1", db.StatefulSetName(), map[string]any{
-			"spec":   map[string]any{"replicas": int64(db.ReplicaCount())},
+			"spec": map[string]any{"replicas": int64(db.ReplicaCount())},
 			"status": map[string]any{"observedGeneration": int64(2), "replicas": int64(db.ReplicaCount()),
 				"readyReplicas": ready, "currentReplicas": updated, "updatedReplicas": updated,
 				"currentRevision": "orders-1", "updateRevision": "orders-1"},
