@@ -103,6 +103,8 @@ type run struct {
 	password string
 	// writes counts the steps whose writes succeeded.
 	writes int
+	// lastRetried is the last error retried with backoff.
+	lastRetried error
 }
 
 func (r *run) emit(ev Event) {

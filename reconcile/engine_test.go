@@ -375,22 +375,27 @@ func TestStatusWrittenOncePerTransition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var writes []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ev := range w.ResultChan() {
-			db, ok := ev.Object.(*v1alpha1.Database)
-			if ok {
-				writes = append(writes, string(ev.Type)+":"+string(db.Status.Phase))
-			}
-		}
-	}()
 	r := h.reconcile(h.target(postgres("orders", 2, "")), time.Minute)
 	requireOutcome(t, r, reconcile.OutcomeReady)
-	time.Sleep(200 * time.Millisecond)
+	final := &v1alpha1.Database{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: h.ns, Name: "orders"}, final); err != nil {
+		t.Fatal(err)
+	}
+	// Every write up to the last one, as the watch delivers them.
+	var writes []string
+	timeout := time.After(30 * time.Second)
+	for last := ""; last != final.ResourceVersion; {
+		select {
+		case ev := <-w.ResultChan():
+			if db, ok := ev.Object.(*v1alpha1.Database); ok {
+				writes = append(writes, string(ev.Type)+":"+string(db.Status.Phase))
+				last = db.ResourceVersion
+			}
+		case <-timeout:
+			t.Fatalf("the watch did not deliver resourceVersion %s; writes so far: %v", final.ResourceVersion, writes)
+		}
+	}
 	w.Stop()
-	<-done
 	want := "ADDED:, MODIFIED:Provisioning, MODIFIED:Configuring, MODIFIED:Deploying, MODIFIED:Verifying, MODIFIED:Ready"
 	if got := strings.Join(writes, ", "); got != want {
 		t.Errorf("Database writes:\n got %s\nwant %s", got, want)

@@ -221,7 +221,9 @@ func (e *CircuitOpenError) Error() string { return e.Message }
 
 // retry runs op with the engine's policy: transient errors (and unavailable
 // dependencies) are retried with backoff until ctx's deadline; anything else stops.
+// The last error it retried is kept for stop's message.
 func (r *run) retry(ctx context.Context, op func(context.Context) error) error {
+	r.lastRetried = nil
 	return r.e.Retry.Retry(ctx, func(ctx context.Context) error {
 		err := op(ctx)
 		var deps *DependenciesError
@@ -230,6 +232,7 @@ func (r *run) retry(ctx context.Context, op func(context.Context) error) error {
 		}
 		return resilience.Permanent(err)
 	}, func(err error, next time.Duration) {
+		r.lastRetried = err
 		r.emit(Event{Type: EventRetry, Message: fmt.Sprintf("%v; retrying in %s", err, next.Round(time.Millisecond))})
 	})
 }
@@ -250,6 +253,10 @@ func (r *run) stop(err error) {
 		r.res.RetryAt = deadline.NextAttempt
 		r.finish(OutcomeNotReady, fmt.Sprintf("gave up at the --timeout deadline: %v", deadline.Err), err)
 	case errors.As(err, &deps):
+		r.finish(OutcomeNotReady, deps.Message, err)
+	case errors.Is(err, context.DeadlineExceeded) && errors.As(r.lastRetried, &deps):
+		// The deadline came during a check of a dependency that was down: that is
+		// what the run was waiting for.
 		r.finish(OutcomeNotReady, deps.Message, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		r.finish(OutcomeNotReady, fmt.Sprintf("not ready when --timeout ended: %v", err), err)

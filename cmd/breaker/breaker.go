@@ -27,12 +27,7 @@ $XDG_STATE_HOME/dbctl/breakers.json).`,
   dbctl breaker reset postgres
   dbctl breaker reset --all`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return cmdutil.FlagErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
+		RunE: cmdutil.GroupRunE,
 	}
 	cmd.AddCommand(
 		NewCmdList(f, nil),

@@ -32,7 +32,7 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 		Long: `Lists the circuit breakers of the state file. A dependency that is not listed has
 a closed breaker. NEXT-PROBE is when an open breaker allows its next probe; it depends on
 the cooldown, which is not stored: pass the --breaker-cooldown that reconcile uses.`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Output != "text" && opts.Output != "json" {
 				return cmdutil.FlagErrorf("--output must be text or json, not %q", opts.Output)

@@ -44,7 +44,7 @@ and waits until the API server has established it. Running it again changes noth
 With --print, writes the CRD YAML to stdout and does not contact the cluster.`,
 		Example: `  dbctl install
   dbctl install --print > crd.yaml`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)

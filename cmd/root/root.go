@@ -37,6 +37,8 @@ or to a retryable stop, and prints what it changes.
   dbctl status NAME            phase, conditions, children`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		Args:          cobra.ArbitraryArgs,
+		RunE:          cmdutil.GroupRunE,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
 			if f.IOStreams.NoColor {
 				return
@@ -84,9 +86,9 @@ func Main() exitcode.Code {
 func Run(ctx context.Context, f *cmdutil.Factory, args []string) exitcode.Code {
 	cmd := NewCmdRoot(f)
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
+	ran, err := cmd.ExecuteContextC(ctx)
 	annotateError(f, err)
-	return HandleError(f.IOStreams, cmd, err)
+	return HandleError(f.IOStreams, ran, err)
 }
 
 // annotateError turns a command's error into CI annotations: one per spec error, on
@@ -114,7 +116,9 @@ func annotateError(f *cmdutil.Factory, err error) {
 	}
 }
 
-// HandleError prints err (unless it is silent) and maps it to an exit code.
+// HandleError prints err (unless it is silent) and maps it to an exit code; a usage
+// error (a *cmdutil.FlagError: bad flags or arguments) is followed by a hint to the
+// --help of cmd, the command that ran.
 func HandleError(io *cmdutil.IOStreams, cmd *cobra.Command, err error) exitcode.Code {
 	if err == nil {
 		return exitcode.OK
@@ -124,8 +128,8 @@ func HandleError(io *cmdutil.IOStreams, cmd *cobra.Command, err error) exitcode.
 		red := cmdutil.Colorizer(io.ColorErr(), 31)
 		fmt.Fprintf(io.ErrOut, "%s %s\n", red("Error:"), err)
 		var flagErr *cmdutil.FlagError
-		if errors.As(err, &flagErr) || isCobraUsageError(err) {
-			fmt.Fprintf(io.ErrOut, "Run '%s --help' for usage.\n", commandPath(cmd, err))
+		if errors.As(err, &flagErr) && cmd != nil {
+			fmt.Fprintf(io.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
 	}
 	return cmdutil.ExitCode(err)

@@ -79,7 +79,7 @@ func NewCmdVersion(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of dbctl",
-		Args:  cobra.NoArgs,
+		Args:  cmdutil.Args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Output != "" && opts.Output != "text" && opts.Output != "json" {
 				return cmdutil.FlagErrorf("--output must be text or json, not %q", opts.Output)

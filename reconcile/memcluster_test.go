@@ -1,0 +1,262 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/equality"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+	"sigs.k8s.io/structured-merge-diff/v6/value"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
+	"github.com/dbctl-io/dbctl/reconcile/kube"
+)
+
+// memCluster is an in-memory cluster for the engine's orchestration tests: one
+// namespace, one Database, its children. A server-side apply stores the desired
+// object with a managedFields entry of dbctl naming every field it set, so the
+// engine's drift detection works on it as on the API server; fault decides, before
+// every operation, whether it fails (and how). It is not a stand-in for the API
+// server's behaviour (apply merging, conflicts, dry runs, the status subresource):
+// the envtest tests cover those.
+type memCluster struct {
+	mu      sync.Mutex
+	db      *v1alpha1.Database
+	objs    phases.Live
+	pvcs    bool
+	rv      int
+	ops     []string // every successful write, in order: "apply StatefulSet/orders"
+	statusW int      // successful status writes
+	// fault is called before every operation ("get", "read", "apply", "create",
+	// "delete", "status", "wait", "pvcs") with the object's "Kind/name"; a non-nil
+	// error fails the operation.
+	fault func(op, obj string) error
+	// afterApply runs after a successful apply, under the lock: a controller
+	// fighting dbctl changes the object here.
+	afterApply func(u *unstructured.Unstructured)
+	// rollout: waitRollout marks the StatefulSet rolled out (true by default).
+	noRollout bool
+}
+
+func newMemCluster(db *v1alpha1.Database) *memCluster {
+	db = db.DeepCopy()
+	db.UID, db.ResourceVersion = "uid-1", "1"
+	if db.Generation == 0 {
+		db.Generation = 1
+	}
+	return &memCluster{db: db, objs: phases.Live{}, rv: 1}
+}
+
+func (m *memCluster) check(op, obj string) error {
+	if m.fault == nil {
+		return nil
+	}
+	return m.fault(op, obj)
+}
+
+func (m *memCluster) nextRV() string { m.rv++; return fmt.Sprint(m.rv) }
+
+func (m *memCluster) getDatabase(_ context.Context, ns, name string) (*v1alpha1.Database, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check("get", "Database/"+name); err != nil {
+		return nil, err
+	}
+	if m.db == nil || m.db.Name != name {
+		return nil, &NotFoundError{Namespace: ns, Name: name}
+	}
+	return m.db.DeepCopy(), nil
+}
+
+func (m *memCluster) applyDatabase(_ context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check("apply", "Database/"+obj.GetName()); err != nil {
+		return nil, err
+	}
+	in := &v1alpha1.Database{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, in); err != nil {
+		return nil, err
+	}
+	in.Default()
+	if !apierrors.Semantic.DeepEqual(in.Spec, m.db.Spec) {
+		m.db.Spec = in.Spec
+		m.db.Generation++
+		m.db.ResourceVersion = m.nextRV()
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(m.db)
+	return &unstructured.Unstructured{Object: u}, err
+}
+
+func (m *memCluster) createNamespace(context.Context, string) error { return nil }
+
+func (m *memCluster) updateStatus(_ context.Context, db *v1alpha1.Database) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check("status", "Database/"+db.Name); err != nil {
+		return err
+	}
+	if db.ResourceVersion != m.db.ResourceVersion {
+		return kerrors.NewConflict(schema.GroupResource{Group: "dbctl.io", Resource: "databases"}, db.Name,
+			fmt.Errorf("the object has been modified"))
+	}
+	m.db.Status = *db.Status.DeepCopy()
+	m.db.ResourceVersion = m.nextRV()
+	db.ResourceVersion = m.db.ResourceVersion
+	m.statusW++
+	return nil
+}
+
+func (m *memCluster) readChildren(_ context.Context, _ *v1alpha1.Database, refs []phases.Ref) (phases.Live, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	live := phases.Live{}
+	for _, r := range refs {
+		if err := m.check("read", r.String()); err != nil {
+			return nil, err
+		}
+		if o := m.objs[r]; o != nil {
+			live[r] = o.DeepCopy()
+		}
+	}
+	return live, nil
+}
+
+func (m *memCluster) pvcsExist(context.Context, *v1alpha1.Database) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pvcs, m.check("pvcs", "PersistentVolumeClaim/*")
+}
+
+func refOf(u *unstructured.Unstructured) phases.Ref {
+	return phases.Ref{Kind: u.GetKind(), Name: u.GetName()}
+}
+
+func (m *memCluster) apply(_ context.Context, desired, _ *unstructured.Unstructured) (*unstructured.Unstructured, []TakeOver, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ref := refOf(desired)
+	if err := m.check("apply", ref.String()); err != nil {
+		return nil, nil, err
+	}
+	obj, err := m.store(desired, m.objs[ref])
+	if err != nil {
+		return nil, nil, err
+	}
+	m.ops = append(m.ops, "apply "+ref.String())
+	if m.afterApply != nil {
+		m.afterApply(obj)
+	}
+	return obj.DeepCopy(), nil, nil
+}
+
+// store keeps desired as the object dbctl applied: the fields it set are the ones
+// its managedFields entry names; the status, uid and generation of the old object
+// stay (the generation moves when the spec does).
+func (m *memCluster) store(desired, old *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	obj := desired.DeepCopy()
+	fields, err := fieldpath.SetFromValue(value.NewValueInterface(desired.Object)).ToJSON()
+	if err != nil {
+		return nil, err
+	}
+	obj.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: kube.FieldManager, Operation: metav1.ManagedFieldsOperationApply,
+		APIVersion: desired.GetAPIVersion(), FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: fields}}})
+	obj.SetGeneration(1)
+	obj.SetUID(types.UID("uid-" + obj.GetName()))
+	if old != nil {
+		obj.SetUID(old.GetUID())
+		obj.SetGeneration(old.GetGeneration())
+		if !apierrors.Semantic.DeepEqual(old.Object["spec"], obj.Object["spec"]) {
+			obj.SetGeneration(old.GetGeneration() + 1)
+		}
+		if st, ok := old.Object["status"]; ok {
+			obj.Object["status"] = st
+		}
+	}
+	obj.SetResourceVersion(m.nextRV())
+	m.objs[refOf(obj)] = obj
+	return obj, nil
+}
+
+func (m *memCluster) create(_ context.Context, desired *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ref := refOf(desired)
+	if err := m.check("create", ref.String()); err != nil {
+		return nil, err
+	}
+	if m.objs[ref] != nil {
+		return nil, kerrors.NewAlreadyExists(schema.GroupResource{Resource: "secrets"}, ref.Name)
+	}
+	obj, err := m.store(desired, nil)
+	if err != nil {
+		return nil, err
+	}
+	m.ops = append(m.ops, "create "+ref.String())
+	return obj.DeepCopy(), nil
+}
+
+func (m *memCluster) delete(_ context.Context, live *unstructured.Unstructured) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ref := refOf(live)
+	if err := m.check("delete", ref.String()); err != nil {
+		return err
+	}
+	delete(m.objs, ref)
+	m.ops = append(m.ops, "delete "+ref.String())
+	return nil
+}
+
+// waitRollout plays the StatefulSet controller: the StatefulSet is rolled out.
+func (m *memCluster) waitRollout(ctx context.Context, db *v1alpha1.Database, _ *unstructured.Unstructured, until time.Time, _ func(string)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check("wait", "StatefulSet/"+db.StatefulSetName()); err != nil {
+		return err
+	}
+	if m.noRollout {
+		m.mu.Unlock()
+		defer m.mu.Lock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Until(until)):
+		}
+		return nil
+	}
+	m.rollOut(db.StatefulSetName())
+	return nil
+}
+
+// rollOut sets the StatefulSet's status as the controller does once every replica
+// is updated and ready.
+func (m *memCluster) rollOut(name string) {
+	sts := m.objs[phases.Ref{Kind: phases.KindStatefulSet, Name: name}]
+	if sts == nil {
+		return
+	}
+	n, found, _ := unstructured.NestedInt64(sts.Object, "spec", "replicas")
+	if !found {
+		n = 1
+	}
+	sts.Object["status"] = map[string]any{"observedGeneration": sts.GetGeneration(), "replicas": n, "readyReplicas": n,
+		"currentReplicas": n, "updatedReplicas": n, "currentRevision": "r1", "updateRevision": "r1"}
+}
+
+// writes returns the successful writes so far and forgets them.
+func (m *memCluster) writes() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := m.ops
+	m.ops = nil
+	return out
+}
