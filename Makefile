@@ -36,13 +36,14 @@ fuzz: ## fuzz the spec loader for FUZZTIME inputs (default 60000x; a duration su
 	$(GO) test ./reconcile/load -run '^$$' -timeout 15m -fuzz FuzzLoad -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME)
 
 .PHONY: verify
-verify: ## fail when generated files are stale, code is not gofmt'ed, vet complains or go.mod is untidy
+verify: ## fail when generated files are stale, code is not gofmt'ed, vet complains, a function is over 80 lines or go.mod is untidy
 	$(MAKE) generate docs
 	@git diff --exit-code -- api config docs/cli README.md || { echo 'generated files are stale: run make generate docs and commit the result'; exit 1; }
 	@test -z "$$(git status --porcelain -- api config docs/cli)" || { git status --porcelain -- api config docs/cli; echo 'generated files are not committed'; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'run gofmt -w'; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./test/e2e/...
+	$(GO) run ./hack/funclen -max 80 cmd phases reconcile
 	$(GO) mod tidy -diff
 	$(GO) -C hack/tools mod tidy -diff
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dbctl-io/dbctl/phases"
 	"github.com/dbctl-io/dbctl/reconcile/load"
+	"github.com/dbctl-io/dbctl/test/testdb"
 )
 
 // twinPassword is the password of the kubectl twin's credentials Secret: the twin
@@ -25,20 +26,8 @@ type dbSpec struct {
 
 // databaseYAML is the Database document dbctl reconciles.
 func databaseYAML(d dbSpec) string {
-	return fmt.Sprintf(`apiVersion: dbctl.io/v1alpha1
-kind: Database
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  engine: postgres
-  version: "16"
-  replicas: %d
-  storage:
-    size: 1Gi
-  parameters:
-    max_connections: "200"
-`, d.Name, d.Namespace, d.Replicas)
+	return testdb.YAML(testdb.Spec{Name: d.Name, Namespace: d.Namespace, Replicas: d.Replicas,
+		Extra: "  parameters:\n    max_connections: \"200\""})
 }
 
 // writeDatabases writes one file per Database into dir (created) and returns the

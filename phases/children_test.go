@@ -125,12 +125,15 @@ func TestNewPassword(t *testing.T) {
 	}
 }
 
-func TestDiffPaths(t *testing.T) {
+func TestDiff(t *testing.T) {
 	a := map[string]any{"spec": map[string]any{"replicas": int64(3), "list": []any{"x", "y"}, "empty": map[string]any{}}}
 	b := map[string]any{"spec": map[string]any{"replicas": float64(3), "list": []any{"x", "z"}, "extra": "e"}}
-	got := strings.Join(DiffPaths(a, b), " ")
-	if want := "spec.extra spec.list[1]"; got != want {
-		t.Errorf("DiffPaths = %q, want %q", got, want)
+	var paths []string
+	for _, d := range Diff(a, b) {
+		paths = append(paths, d.Path)
+	}
+	if got, want := strings.Join(paths, " "), "spec.extra spec.list[1]"; got != want {
+		t.Errorf("Diff paths = %q, want %q", got, want)
 	}
 }
 

@@ -29,8 +29,9 @@ type Decision struct {
 	From, To v1alpha1.Phase
 	// Derived explains why From differs from status.phase; empty when they agree.
 	Derived string
-	// Apply lists the phases whose children the step writes, in order. Writing
-	// Deploying's children also prunes the PodDisruptionBudget when replicas is 1.
+	// Apply lists the phases whose children the step writes, in order: each child
+	// of those phases that is missing or drifted is applied, and each the spec no
+	// longer wants (Want Absent) is deleted.
 	Apply []v1alpha1.Phase
 	// Wait is what to wait for after the step; WaitUntil its deadline or retry time.
 	Wait      Wait
@@ -75,7 +76,8 @@ func (s *stepper) cond(t string, ok bool, reason, msg string) {
 	s.db.SetCondition(t, st, reason, msg, s.now)
 }
 
-// progress marks the Database not Ready because it is moving through phase p.
+// progress marks the Database not Ready, for reason (Progressing, WaitingForRollout …)
+// with msg as the Ready condition's message.
 func (s *stepper) progress(reason, msg string) { s.cond(v1alpha1.ConditionReady, false, reason, msg) }
 
 func (s *stepper) dependencies(obs *Observation) {

@@ -199,14 +199,6 @@ func hasPath(obj map[string]any, path string) bool {
 	return true
 }
 
-// DiffPaths returns the paths at which a and b differ (the same walk Drift uses).
-func DiffPaths(a, b map[string]any) []string {
-	var paths []string
-	for _, d := range Diff(a, b) {
-		paths = append(paths, d.Path)
-	}
-	return paths
-}
 
 // Difference is one place where two objects differ: the path and the value on each
 // side (nil when absent).

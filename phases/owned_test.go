@@ -80,7 +80,7 @@ func TestOwnedAgreesWithExtract(t *testing.T) {
 				t.Fatalf("%s, %s: %v", f, m, err)
 			}
 			want := ownedBySchema(t, live, m)
-			if d := DiffPaths(want.Object, got.Object); len(d) > 0 {
+			if d := Diff(want.Object, got.Object); len(d) > 0 {
 				t.Errorf("%s, manager %s: Owned differs from Extract at %v", filepath.Base(f), m, d)
 			}
 			if !reflect.DeepEqual(normalizeDeep(want.Object), normalizeDeep(got.Object)) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/dbctl-io/dbctl/reconcile/redact"
+
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 	"github.com/dbctl-io/dbctl/phases"
 	"github.com/dbctl-io/dbctl/resilience"
@@ -60,7 +62,7 @@ func (d *DependencyChecker) checkOne(ctx context.Context, dep v1alpha1.Dependenc
 	}
 	err := d.Guard.Check(ctx, resilience.Dependency{
 		Name:    dep.Name,
-		Target:  resilience.RedactURL(dep.Target()),
+		Target:  redact.URL(dep.Target()),
 		Timeout: dep.CheckTimeout(),
 	}, check)
 	if err == nil {
@@ -68,7 +70,7 @@ func (d *DependencyChecker) checkOne(ctx context.Context, dep v1alpha1.Dependenc
 	}
 	var open *resilience.OpenError
 	if errors.As(err, &open) {
-		return &phases.DependencyFailure{Name: dep.Name, Message: resilience.RedactText(open.LastError),
+		return &phases.DependencyFailure{Name: dep.Name, Message: redact.Text(open.LastError),
 			CircuitOpen: true, NextProbe: open.NextProbe}
 	}
 	// The guard's error names the dependency; the condition's message does too.
@@ -76,9 +78,9 @@ func (d *DependencyChecker) checkOne(ctx context.Context, dep v1alpha1.Dependenc
 	msg := err.Error()
 	if inner := errors.Unwrap(err); inner != nil {
 		msg = inner.Error()
-		if target := resilience.RedactURL(dep.Target()); !strings.Contains(msg, target) {
+		if target := redact.URL(dep.Target()); !strings.Contains(msg, target) {
 			msg = target + ": " + msg
 		}
 	}
-	return &phases.DependencyFailure{Name: dep.Name, Message: resilience.RedactText(msg)}
+	return &phases.DependencyFailure{Name: dep.Name, Message: redact.Text(msg)}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/dbctl-io/dbctl/phases"
 	"github.com/dbctl-io/dbctl/reconcile"
 	"github.com/dbctl-io/dbctl/resilience"
+	"github.com/dbctl-io/dbctl/test/testdb"
 	"github.com/dbctl-io/dbctl/test/testenv"
 )
 
@@ -87,15 +88,7 @@ func (h *harness) reconcile(t reconcile.Target, timeout time.Duration) *reconcil
 }
 
 func postgres(name string, replicas int, extra string) string {
-	return fmt.Sprintf(`apiVersion: dbctl.io/v1alpha1
-kind: Database
-metadata: {name: %s}
-spec:
-  engine: postgres
-  version: "16"
-  replicas: %d
-  storage: {size: 1Gi}
-%s`, name, replicas, extra)
+	return testdb.Postgres("", name, replicas, extra)
 }
 
 // simulateRollouts marks the namespace's StatefulSets rolled out (envtest runs no

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dbctl-io/dbctl/reconcile/redact"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -15,7 +17,6 @@ import (
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 	"github.com/dbctl-io/dbctl/phases"
-	"github.com/dbctl-io/dbctl/resilience"
 )
 
 // Plan is what reconcile would do to one Database, computed without changing
@@ -189,8 +190,8 @@ func databaseChange(live, after *unstructured.Unstructured) Change {
 	c := NewChange("", v1alpha1.Kind, live, after)
 	for i := range c.Fields {
 		if strings.HasPrefix(c.Fields[i].Path, "spec.dependencies") {
-			c.Fields[i].Old = resilience.RedactText(c.Fields[i].Old)
-			c.Fields[i].New = resilience.RedactText(c.Fields[i].New)
+			c.Fields[i].Old = redact.Text(c.Fields[i].Old)
+			c.Fields[i].New = redact.Text(c.Fields[i].New)
 		}
 	}
 	for _, obj := range []*unstructured.Unstructured{c.Before, c.After} {
@@ -201,7 +202,7 @@ func databaseChange(live, after *unstructured.Unstructured) Change {
 		for _, d := range deps {
 			if m, ok := d.(map[string]any); ok {
 				if u, ok := m["url"].(string); ok {
-					m["url"] = resilience.RedactURL(u)
+					m["url"] = redact.URL(u)
 				}
 			}
 		}

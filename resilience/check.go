@@ -9,9 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
-	"strings"
 	"sync"
+
+	"github.com/dbctl-io/dbctl/reconcile/redact"
 )
 
 // Limits of HTTPCheck.
@@ -63,7 +63,7 @@ var httpClient = sync.OnceValue(func() *http.Client {
 // userinfo are sent as basic authentication but never appear in errors, nor does
 // the query string.
 func HTTPCheck(rawURL string) func(context.Context) error {
-	redacted := RedactURL(rawURL)
+	redacted := redact.URL(rawURL)
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		var uerr *url.Error
@@ -119,49 +119,6 @@ func TCPCheck(hostport string) func(context.Context) error {
 	}
 }
 
-// RedactURL returns rawURL without userinfo, query string and fragment:
-// "https://user:pass@host/x?token=abc" becomes "https://host/x". A string that is
-// not a URL (host:port) is returned without anything up to an "@" and from a "?".
-func RedactURL(rawURL string) string {
-	if u, err := url.Parse(rawURL); err == nil && u.Scheme != "" && u.Host != "" {
-		u.User = nil
-		u.RawQuery, u.ForceQuery = "", false
-		u.Fragment, u.RawFragment = "", ""
-		return u.String()
-	}
-	// Not a parsable URL: cut by hand.
-	s := rawURL
-	if i := strings.IndexAny(s, "?#"); i >= 0 {
-		s = s[:i]
-	}
-	scheme := ""
-	if i := strings.Index(s, "://"); i >= 0 {
-		scheme, s = s[:i+3], s[i+3:]
-	}
-	authority, path := s, ""
-	if i := strings.Index(s, "/"); i >= 0 {
-		authority, path = s[:i], s[i:]
-	}
-	if i := strings.LastIndex(authority, "@"); i >= 0 {
-		authority = authority[i+1:]
-	}
-	return scheme + authority + path
-}
-
-var (
-	urlInText      = regexp.MustCompile("[a-zA-Z][a-zA-Z0-9+.-]*://[^\\s\"'<>`]+")
-	userinfoInText = regexp.MustCompile(`(^|[\s"'(=])[^\s/@:"'(=]+:[^\s/@"']*@`)
-	secretInText   = regexp.MustCompile(`(?i)\b(password|passwd|pwd|secret|token|access_token|api[_-]?key|sslpassword)=[^\s&"']+`)
-)
-
-// RedactText redacts every URL in msg (as RedactURL does), "user:password@" before a
-// host, and key=value secrets (password=…, token=…).
-func RedactText(msg string) string {
-	msg = urlInText.ReplaceAllStringFunc(msg, RedactURL)
-	msg = userinfoInText.ReplaceAllString(msg, "$1")
-	return secretInText.ReplaceAllString(msg, "$1=xxxxx")
-}
-
 // redactedError shows a redacted message and unwraps to the original error, so
 // that errors.Is(err, context.DeadlineExceeded) still holds.
 type redactedError struct {
@@ -177,7 +134,7 @@ func redactError(err error) error {
 		return nil
 	}
 	msg := err.Error()
-	if red := RedactText(msg); red != msg {
+	if red := redact.Text(msg); red != msg {
 		return &redactedError{msg: red, err: err}
 	}
 	return err

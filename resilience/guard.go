@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dbctl-io/dbctl/reconcile/redact"
+
 	"k8s.io/utils/clock"
 )
 
@@ -66,7 +68,7 @@ func (g *Guard) Check(ctx context.Context, dep Dependency, check func(context.Co
 		err := g.Store.UpdateContext(ctx, func(sf *StateFile) error {
 			r := record(sf, dep.Name)
 			if dep.Target != "" {
-				r.Target = RedactURL(dep.Target)
+				r.Target = redact.URL(dep.Target)
 			}
 			var err error
 			probe, err = settings.Allow(r, now)
@@ -105,7 +107,7 @@ func (g *Guard) Check(ctx context.Context, dep Dependency, check func(context.Co
 		if checkErr == nil {
 			settings.Success(r, now)
 		} else {
-			settings.Failure(r, now, RedactText(rawErr.Error()))
+			settings.Failure(r, now, redact.Text(rawErr.Error()))
 		}
 		return nil
 	})
@@ -134,7 +136,7 @@ func wrapCheckError(dep Dependency, err error) error {
 	if dep.Target == "" {
 		return fmt.Errorf("dependency %q: %w", dep.Name, redactError(err))
 	}
-	return fmt.Errorf("dependency %q (%s): %w", dep.Name, RedactURL(dep.Target), redactError(err))
+	return fmt.Errorf("dependency %q (%s): %w", dep.Name, redact.URL(dep.Target), redactError(err))
 }
 
 // record returns the breaker of name in sf, adding a closed one if there is none.
@@ -145,21 +147,4 @@ func record(sf *StateFile, name string) *Record {
 		sf.Breakers[name] = r
 	}
 	return r
-}
-
-// State returns the breaker of the dependency name as the state file holds it now,
-// and false if it has none (the breaker is closed) or the file cannot be read.
-func (g *Guard) State(name string) (Record, bool) {
-	if g.Store == nil {
-		return Record{}, false
-	}
-	sf, err := g.Store.Load()
-	if err != nil {
-		return Record{}, false
-	}
-	r, ok := sf.Breakers[name]
-	if !ok || r == nil {
-		return Record{}, false
-	}
-	return *r, true
 }

@@ -42,7 +42,7 @@ func TestGuardNeverCallsTheDependencyWhileOpen(t *testing.T) {
 	if calls != 2 {
 		t.Fatalf("the dependency was called %d times, want 2: never while open", calls)
 	}
-	r, ok := g.State("postgres")
+	r, ok := stateOf(g, "postgres")
 	if !ok || r.State != StateOpen || r.Failures != 2 || r.Target != "db.internal:5432" {
 		t.Fatalf("State = %+v, %v", r, ok)
 	}
@@ -52,7 +52,7 @@ func TestGuardNeverCallsTheDependencyWhileOpen(t *testing.T) {
 	if err := g.Check(context.Background(), dep, func(context.Context) error { calls++; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := g.State("postgres"); calls != 3 || r.State != StateClosed || r.Failures != 0 || !r.LastSuccess.Equal(t0.Add(time.Minute)) {
+	if r, _ := stateOf(g, "postgres"); calls != 3 || r.State != StateClosed || r.Failures != 0 || !r.LastSuccess.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("calls %d, record %+v", calls, r)
 	}
 }
@@ -146,7 +146,7 @@ func TestGuardCheckTimeoutCountsAsFailure(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Check = %v", err)
 	}
-	if r, _ := g.State("db"); r.Failures != 1 || r.LastError != "context deadline exceeded" {
+	if r, _ := stateOf(g, "db"); r.Failures != 1 || r.LastError != "context deadline exceeded" {
 		t.Fatalf("record %+v", r)
 	}
 }
@@ -162,7 +162,7 @@ func TestGuardCallerCancelIsNotAFailure(t *testing.T) {
 	if err := g.Check(ctx, dep, interrupted); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Check = %v", err)
 	}
-	if r, _ := g.State("db"); r.Failures != 0 || r.CurrentState() != StateClosed {
+	if r, _ := stateOf(g, "db"); r.Failures != 0 || r.CurrentState() != StateClosed {
 		t.Fatalf("an interrupt counted as a failure: %+v", r)
 	}
 
@@ -175,7 +175,7 @@ func TestGuardCallerCancelIsNotAFailure(t *testing.T) {
 	if err := g.Check(ctx, dep, func(ctx context.Context) error { cancel(); return ctx.Err() }); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Check = %v", err)
 	}
-	if r, _ := g.State("db"); r.State != StateHalfOpen || r.ProbeUntil != nil {
+	if r, _ := stateOf(g, "db"); r.State != StateHalfOpen || r.ProbeUntil != nil {
 		t.Fatalf("record %+v", r)
 	}
 	probed := false
@@ -199,7 +199,7 @@ func TestGuardErrorNamesTheDependencyRedacted(t *testing.T) {
 	if !errors.Is(err, errTransient) {
 		t.Fatal("the check's error must stay inspectable")
 	}
-	if r, _ := g.State("vault"); strings.Contains(r.LastError, "pw") || strings.Contains(r.LastError, "token") {
+	if r, _ := stateOf(g, "vault"); strings.Contains(r.LastError, "pw") || strings.Contains(r.LastError, "token") {
 		t.Fatalf("lastError %q", r.LastError)
 	}
 }
@@ -209,7 +209,7 @@ func TestGuardWithoutStoreOrLimiters(t *testing.T) {
 	if err := g.Check(context.Background(), Dependency{Name: "x"}, func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := g.State("x"); ok {
+	if _, ok := stateOf(g, "x"); ok {
 		t.Fatal("no store, no state")
 	}
 }
@@ -227,4 +227,17 @@ func TestGuardRateLimitsBeforeTheBreaker(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `rate limit of dependency "db"`) {
 		t.Fatalf("Check = %v", err)
 	}
+}
+
+// stateOf is the breaker of the dependency name as g's state file holds it now, and
+// false if it has none (the breaker is closed).
+func stateOf(g *Guard, name string) (Record, bool) {
+	if g.Store == nil {
+		return Record{}, false
+	}
+	sf, err := g.Store.Load()
+	if err != nil || sf.Breakers[name] == nil {
+		return Record{}, false
+	}
+	return *sf.Breakers[name], true
 }

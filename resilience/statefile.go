@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dbctl-io/dbctl/reconcile/redact"
+
 	"github.com/gofrs/flock"
 	"github.com/google/renameio/v2"
 )
@@ -303,8 +305,8 @@ func encode(sf StateFile) ([]byte, error) {
 			continue
 		}
 		c := *r
-		c.Target = RedactURL(c.Target)
-		c.LastError = RedactText(c.LastError)
+		c.Target = redact.URL(c.Target)
+		c.LastError = redact.Text(c.LastError)
 		out.Breakers[name] = &c
 	}
 	data, err := json.MarshalIndent(out, "", "  ")

@@ -66,7 +66,7 @@ func TestStoreMissingFileIsAllClosed(t *testing.T) {
 		t.Fatal("Load must not create anything")
 	}
 	g := &Guard{Store: NewStore(path, noWarnings(t))}
-	if _, ok := g.State("postgres"); ok {
+	if _, ok := stateOf(g, "postgres"); ok {
 		t.Fatal("no record expected")
 	}
 }

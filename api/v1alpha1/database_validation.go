@@ -2,7 +2,6 @@ package v1alpha1
 
 import (
 	"fmt"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"maps"
 	"net/url"
 	"regexp"
@@ -10,6 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/dbctl-io/dbctl/reconcile/redact"
 
 	corev1 "k8s.io/api/core/v1"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -274,24 +277,10 @@ func validateURL(s string, path *field.Path) field.ErrorList {
 		return field.ErrorList{field.Invalid(path, field.OmitValueType{}, msg+" (value redacted: it does not parse as a URL)")}
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
-		shown := RedactURL(u)
+		shown := redact.URL(s)
 		return field.ErrorList{field.Invalid(path, shown, msg+", got "+quote(shown))}
 	}
 	return nil
-}
-
-// RedactURL renders u without anything that may be a credential: userinfo and the
-// query are replaced by "xxxxx", the fragment is dropped.
-func RedactURL(u *url.URL) string {
-	c := *u
-	if c.User != nil {
-		c.User = url.User("xxxxx")
-	}
-	if c.RawQuery != "" || c.ForceQuery {
-		c.RawQuery = "xxxxx"
-	}
-	c.Fragment, c.RawFragment = "", ""
-	return c.String()
 }
 
 func validateTCP(s string, path *field.Path) field.ErrorList {

@@ -7,4 +7,9 @@ import (
 	"github.com/dbctl-io/dbctl/cmd/root"
 )
 
-func main() { os.Exit(int(root.Main())) }
+func main() {
+	stop := startProfiling()
+	code := root.Main()
+	stop()
+	os.Exit(int(code))
+}

@@ -5,43 +5,36 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
-
-	"github.com/dbctl-io/dbctl/cmd/root"
 )
 
-// Profiling for performance work (bench/, BENCHMARKS.md): with DBCTL_CPUPROFILE=FILE
-// the whole command (everything after package initialisation, which
-// GODEBUG=inittrace=1 reports) runs under the CPU profiler; with
-// DBCTL_MEMPROFILE=FILE a heap profile is written at the end. Unset, nothing changes.
-//
-// It runs from this package's init, the last one to run, because main exits with
-// os.Exit, which would skip a deferred StopCPUProfile.
-func init() {
+// startProfiling is for performance work (bench/, BENCHMARKS.md): with
+// DBCTL_CPUPROFILE=FILE the command runs under the CPU profiler; with
+// DBCTL_MEMPROFILE=FILE an allocation profile is written at the end. The returned
+// function stops them (main calls it before os.Exit, which skips deferred calls).
+// Unset, nothing changes.
+func startProfiling() (stop func()) {
 	cpu, mem := os.Getenv("DBCTL_CPUPROFILE"), os.Getenv("DBCTL_MEMPROFILE")
-	if cpu == "" && mem == "" {
-		return
-	}
+	stopCPU := func() {}
 	if cpu != "" {
 		f, err := os.Create(cpu)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "DBCTL_CPUPROFILE: %v\n", err)
 			os.Exit(1)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(os.Stderr, "DBCTL_CPUPROFILE: %v\n", err)
-			os.Exit(1)
+		stopCPU = func() { pprof.StopCPUProfile(); f.Close() }
+	}
+	return func() {
+		stopCPU()
+		if mem == "" {
+			return
 		}
-	}
-	code := root.Main()
-	if cpu != "" {
-		pprof.StopCPUProfile()
-	}
-	if mem != "" {
 		if f, err := os.Create(mem); err == nil {
 			runtime.GC()
 			_ = pprof.Lookup("allocs").WriteTo(f, 0)
 			f.Close()
 		}
 	}
-	os.Exit(int(code))
 }

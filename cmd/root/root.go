@@ -56,7 +56,7 @@ or to a retryable stop, and prints what it changes.
 	pf := cmd.PersistentFlags()
 	f.ConfigFlags.AddFlags(pf)
 	pf.Bool("no-color", false, "disable colour (also off when NO_COLOR is set or the output is not a terminal)")
-	pf.BoolVarP(f.Verbose, "verbose", "v", false, "debug output on stderr (API requests, timings; never secret values)")
+	pf.BoolVarP(f.Verbose, "verbose", "v", false, "debug output on stderr: the API requests made, by verb (never secret values)")
 	pf.Float32Var(f.QPS, "qps", *f.QPS, "client-side limit of API requests per second (the API server's priority and fairness still applies)")
 	pf.IntVar(f.Burst, "burst", *f.Burst, "client-side burst of API requests")
 	pf.StringVar(f.CIFlag, "ci", cmdutil.CIAuto, "CI integration: auto (GitHub Actions when GITHUB_ACTIONS=true), github or none")

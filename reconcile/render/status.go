@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dbctl-io/dbctl/reconcile/redact"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -169,7 +171,7 @@ func NewStatus(in StatusInput) Status {
 	})
 	for _, c := range conds {
 		st.Conditions = append(st.Conditions, StatusCondition{Type: c.Type, Status: string(c.Status), Reason: c.Reason,
-			Message: resilience.RedactText(c.Message), LastTransitionTime: c.LastTransitionTime.UTC(), ObservedGeneration: c.ObservedGeneration})
+			Message: redact.Text(c.Message), LastTransitionTime: c.LastTransitionTime.UTC(), ObservedGeneration: c.ObservedGeneration})
 	}
 
 	for _, c := range phases.Children(db) {
@@ -177,14 +179,14 @@ func NewStatus(in StatusInput) Status {
 	}
 
 	for _, dep := range db.Spec.Dependencies {
-		sd := StatusDependency{Name: dep.Name, Target: resilience.RedactURL(dep.Target()), Breaker: string(resilience.StateClosed)}
+		sd := StatusDependency{Name: dep.Name, Target: redact.URL(dep.Target()), Breaker: string(resilience.StateClosed)}
 		if dep.URL == "" {
 			sd.Target = dep.TCP
 		}
 		if r := in.Breakers[dep.Name]; r != nil {
 			sd.Breaker = string(r.CurrentState())
 			sd.Failures = r.Failures
-			sd.LastError = resilience.RedactText(r.LastError)
+			sd.LastError = redact.Text(r.LastError)
 			if r.OpenedAt != nil && r.CurrentState() != resilience.StateClosed {
 				t := r.OpenedAt.UTC()
 				sd.OpenedAt = &t
@@ -284,53 +286,7 @@ func WriteStatuses(w io.Writer, sts []Status, s Style) error {
 // StatusLines renders one Database's status.
 func StatusLines(st Status, s Style) []string {
 	now := st.Now
-	lines := []string{s.Bold("Database " + st.Namespace + "/" + st.Name)}
-	phase := st.Phase
-	switch {
-	case st.Ready:
-		phase = s.Green(phase)
-	case st.Phase == string(v1alpha1.PhaseFailed):
-		phase = s.Red(phase + ", needs a person")
-	default:
-		phase = s.Yellow(phase + ", not ready")
-	}
-	if !st.Ready && st.Reason != "" {
-		phase += " (" + st.Reason + ")"
-	}
-	kv := [][2]string{{"phase", phase}}
-	if !st.Ready && st.Message != "" {
-		kv = append(kv, [2]string{"message", st.Message})
-	}
-	if st.Endpoint != "" {
-		kv = append(kv, [2]string{"endpoint", st.Endpoint})
-	}
-	gen := fmt.Sprintf("%d (observed %d)", st.Generation, st.ObservedGeneration)
-	if st.ObservedGeneration < st.Generation {
-		gen += ": the spec changed since the last reconcile"
-	}
-	kv = append(kv, [2]string{"generation", gen})
-	if st.VerifyStartTime != nil {
-		v := "since " + Age(*st.VerifyStartTime, now)
-		if st.VerifyDeadline != nil {
-			v += ", times out at " + st.VerifyDeadline.Format(time.RFC3339) + " (spec.verify.timeout)"
-		}
-		kv = append(kv, [2]string{"verifying", v})
-	}
-	if st.LastFailureTime != nil {
-		kv = append(kv, [2]string{"failed", Age(*st.LastFailureTime, now) + " ago, " + fmt.Sprintf("%d retries so far", st.RetryCount)})
-	}
-	if st.RetryAt != nil {
-		v := "allowed at " + st.RetryAt.Format(time.RFC3339)
-		if now.Before(*st.RetryAt) {
-			v += " (in " + duration.HumanDuration(st.RetryAt.Sub(now)) + ")"
-		} else {
-			v += " (now: the next reconcile retries)"
-		}
-		kv = append(kv, [2]string{"retry", v})
-	}
-	for _, p := range kv {
-		lines = append(lines, fmt.Sprintf("  %-11s %s", p[0]+":", p[1]))
-	}
+	lines := append([]string{s.Bold("Database " + st.Namespace + "/" + st.Name)}, summaryLines(st, s)...)
 
 	lines = append(lines, "", "  "+s.Bold("Conditions"))
 	if len(st.Conditions) == 0 {
@@ -375,6 +331,59 @@ func StatusLines(st Status, s Style) []string {
 			rows = append(rows, []cell{{t: d.Name}, {t: d.Breaker, paint: paint}, {t: d.Target}, {t: depDetail(d, now)}})
 		}
 		lines = append(lines, table("    ", rows)...)
+	}
+	return lines
+}
+
+// summaryLines are the key: value lines under a Database's name.
+func summaryLines(st Status, s Style) []string {
+	now := st.Now
+	phase := st.Phase
+	switch {
+	case st.Ready:
+		phase = s.Green(phase)
+	case st.Phase == string(v1alpha1.PhaseFailed):
+		phase = s.Red(phase + ", needs a person")
+	default:
+		phase = s.Yellow(phase + ", not ready")
+	}
+	if !st.Ready && st.Reason != "" {
+		phase += " (" + st.Reason + ")"
+	}
+	kv := [][2]string{{"phase", phase}}
+	if !st.Ready && st.Message != "" {
+		kv = append(kv, [2]string{"message", st.Message})
+	}
+	if st.Endpoint != "" {
+		kv = append(kv, [2]string{"endpoint", st.Endpoint})
+	}
+	gen := fmt.Sprintf("%d (observed %d)", st.Generation, st.ObservedGeneration)
+	if st.ObservedGeneration < st.Generation {
+		gen += ": the spec changed since the last reconcile"
+	}
+	kv = append(kv, [2]string{"generation", gen})
+	if st.VerifyStartTime != nil {
+		v := "since " + Age(*st.VerifyStartTime, now)
+		if st.VerifyDeadline != nil {
+			v += ", times out at " + st.VerifyDeadline.Format(time.RFC3339) + " (spec.verify.timeout)"
+		}
+		kv = append(kv, [2]string{"verifying", v})
+	}
+	if st.LastFailureTime != nil {
+		kv = append(kv, [2]string{"failed", Age(*st.LastFailureTime, now) + " ago, " + fmt.Sprintf("%d retries so far", st.RetryCount)})
+	}
+	if st.RetryAt != nil {
+		v := "allowed at " + st.RetryAt.Format(time.RFC3339)
+		if now.Before(*st.RetryAt) {
+			v += " (in " + duration.HumanDuration(st.RetryAt.Sub(now)) + ")"
+		} else {
+			v += " (now: the next reconcile retries)"
+		}
+		kv = append(kv, [2]string{"retry", v})
+	}
+	lines := make([]string, 0, len(kv))
+	for _, p := range kv {
+		lines = append(lines, fmt.Sprintf("  %-11s %s", p[0]+":", p[1]))
 	}
 	return lines
 }

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/test/testdb"
 )
 
 // waitTimeout bounds every wait of a test on the cluster (watches).
@@ -139,22 +140,11 @@ func example(t *testing.T, file, ns string, replace ...string) string {
 
 // databaseYAML is a postgres Database with 1Gi of storage.
 func databaseYAML(ns, name string, replicas int, verifyTimeout string) string {
-	s := fmt.Sprintf(`apiVersion: dbctl.io/v1alpha1
-kind: Database
-metadata:
-  name: %s
-  namespace: %s
-spec:
-  engine: postgres
-  version: "16"
-  replicas: %d
-  storage:
-    size: 1Gi
-`, name, ns, replicas)
+	extra := ""
 	if verifyTimeout != "" {
-		s += "  verify:\n    timeout: " + verifyTimeout + "\n"
+		extra = "  verify:\n    timeout: " + verifyTimeout
 	}
-	return s
+	return testdb.Postgres(ns, name, replicas, extra)
 }
 
 // writeFile writes content to dir/name and returns the path.

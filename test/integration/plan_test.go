@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/dbctl-io/dbctl/test/golden"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/dbctl-io/dbctl/test/golden"
+	"github.com/dbctl-io/dbctl/test/testdb"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -53,15 +55,7 @@ func (f *planFixture) file(name, content string) string {
 
 // postgres is a Database document in the fixture's namespace.
 func (f *planFixture) postgres(name string, replicas int, extra string) string {
-	return fmt.Sprintf(`apiVersion: dbctl.io/v1alpha1
-kind: Database
-metadata: {name: %s, namespace: %s}
-spec:
-  engine: postgres
-  version: "16"
-  replicas: %d
-  storage: {size: 1Gi}
-%s`, name, f.ns, replicas, extra)
+	return testdb.Postgres(f.ns, name, replicas, extra)
 }
 
 // simulateRollouts marks the namespace's StatefulSets rolled out (envtest runs no

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +34,7 @@ import (
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/cmd/root"
+	"github.com/dbctl-io/dbctl/test/testdb"
 	"github.com/dbctl-io/dbctl/test/testenv"
 )
 
@@ -261,15 +263,7 @@ func rbacWantForbidden(t *testing.T, r *rbacRun, p rbacPermission) {
 func rbacDatabase(t *testing.T, dir, name string, replicas int, extra string) string {
 	t.Helper()
 	p := filepath.Join(dir, fmt.Sprintf("%s-%d.yaml", name, replicas))
-	doc := fmt.Sprintf(`apiVersion: dbctl.io/v1alpha1
-kind: Database
-metadata: {name: %s}
-spec:
-  engine: postgres
-  version: "16"
-  replicas: %d
-  storage: {size: 1Gi}
-%s`, name, replicas, extra)
+	doc := testdb.Postgres("", name, replicas, extra)
 	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
