@@ -199,7 +199,6 @@ func hasPath(obj map[string]any, path string) bool {
 	return true
 }
 
-
 // Difference is one place where two objects differ: the path and the value on each
 // side (nil when absent).
 type Difference struct {
