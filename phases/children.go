@@ -39,6 +39,12 @@ const (
 
 	// AnnotationConfigHash on the pod template rolls the pods when the config changes.
 	AnnotationConfigHash = "dbctl.io/config-hash"
+
+	// LabelRole on a pod template says whether its pods are the primary or
+	// replicas: the Services select by it.
+	LabelRole   = "dbctl.io/role"
+	RolePrimary = "primary"
+	RoleReplica = "replica"
 )
 
 // Ref identifies a child of a Database: its kind and its name, in the Database's
@@ -60,7 +66,17 @@ const (
 	// Absent: the child must not exist; one that does (and is the Database's) is
 	// deleted.
 	Absent
+	// IfPresent: the child is updated to the spec when it exists, never created
+	// (the replica StatefulSet at one replica: scaled to 0, its PVCs kept).
+	IfPresent
+	// Keep: the child is left as it is, present or not (the replication Secret at
+	// one replica: never deleted, so that its password outlives a scale-down).
+	Keep
 )
+
+// Applied reports whether a child with this want and whose live object exists (or
+// not) is written to the spec.
+func (w Want) Applied(exists bool) bool { return w == Present || w == IfPresent && exists }
 
 // Child is one object a Database can have.
 type Child struct {
@@ -71,8 +87,12 @@ type Child struct {
 	Namespace string
 	// Want is what the spec wants of it.
 	Want Want
+	// Generated are the keys of a Secret whose values dbctl generates when it
+	// creates it.
+	Generated []string
 	// Desired is the apply configuration dbctl writes with server-side apply; nil
-	// unless Desired built it for a child the spec wants.
+	// unless Desired built it (for a child the spec wants, or wants updated if it
+	// exists).
 	Desired *unstructured.Unstructured
 }
 
@@ -88,6 +108,8 @@ type Inputs struct {
 	// Password of the credentials Secret: the live Secret's when it exists (never
 	// regenerated), else a new one from NewPassword.
 	Password string
+	// ReplicationPassword of the replication Secret, the same way.
+	ReplicationPassword string
 }
 
 // childDef is one child in the table of every child a Database can have.
@@ -97,27 +119,36 @@ type childDef struct {
 	name  func(*v1alpha1.Database) string
 	want  func(*v1alpha1.Database) Want
 	build func(*v1alpha1.Database, *engine, Inputs) (any, error)
+	// generated are the keys of a Secret whose values dbctl generates when it
+	// creates it (never shown, never regenerated).
+	generated []string
 }
 
 // childDefs are every child a Database can have, in the order the phases write them.
 // Adding a child is one entry here and its builder, in the file of the phase that
 // writes it.
 var childDefs = []childDef{
-	{v1alpha1.PhaseProvisioning, KindSecret, (*v1alpha1.Database).SecretName, always, buildSecret},
-	{v1alpha1.PhaseProvisioning, KindService, (*v1alpha1.Database).HeadlessServiceName, always, buildHeadlessService},
-	{v1alpha1.PhaseProvisioning, KindService, (*v1alpha1.Database).ServiceName, always, buildService},
-	{v1alpha1.PhaseConfiguring, KindConfigMap, (*v1alpha1.Database).ConfigMapName, always, buildConfigMap},
-	{v1alpha1.PhaseDeploying, KindStatefulSet, (*v1alpha1.Database).StatefulSetName, always, buildStatefulSet},
-	{v1alpha1.PhaseDeploying, KindPodDisruptionBudget, (*v1alpha1.Database).PodDisruptionBudgetName, aboveOneReplica, buildPDB},
+	{v1alpha1.PhaseProvisioning, KindSecret, (*v1alpha1.Database).SecretName, always, buildSecret, []string{"password", "uri", "ro-uri"}},
+	{v1alpha1.PhaseProvisioning, KindSecret, (*v1alpha1.Database).ReplicationSecretName, replicatedOr(Keep), buildReplicationSecret, []string{"password"}},
+	{v1alpha1.PhaseProvisioning, KindService, (*v1alpha1.Database).HeadlessServiceName, always, buildHeadlessService, nil},
+	{v1alpha1.PhaseProvisioning, KindService, (*v1alpha1.Database).ServiceName, always, buildService, nil},
+	{v1alpha1.PhaseProvisioning, KindService, (*v1alpha1.Database).ReadOnlyServiceName, replicatedOr(Absent), buildReadOnlyService, nil},
+	{v1alpha1.PhaseConfiguring, KindConfigMap, (*v1alpha1.Database).ConfigMapName, always, buildConfigMap, nil},
+	{v1alpha1.PhaseDeploying, KindStatefulSet, (*v1alpha1.Database).StatefulSetName, always, buildStatefulSet, nil},
+	{v1alpha1.PhaseDeploying, KindStatefulSet, (*v1alpha1.Database).ReplicaStatefulSetName, replicatedOr(IfPresent), buildReplicaStatefulSet, nil},
+	{v1alpha1.PhaseDeploying, KindPodDisruptionBudget, (*v1alpha1.Database).PodDisruptionBudgetName, replicatedOr(Absent), buildPDB, nil},
 }
 
 func always(*v1alpha1.Database) Want { return Present }
 
-func aboveOneReplica(db *v1alpha1.Database) Want {
-	if db.ReplicaCount() > 1 {
-		return Present
+// replicatedOr: Present with replicas, else w.
+func replicatedOr(w Want) func(*v1alpha1.Database) Want {
+	return func(db *v1alpha1.Database) Want {
+		if db.Replicated() {
+			return Present
+		}
+		return w
 	}
-	return Absent
 }
 
 // Children returns every child a Database can have, whatever its spec, with what the
@@ -126,13 +157,14 @@ func aboveOneReplica(db *v1alpha1.Database) Want {
 func Children(db *v1alpha1.Database) []Child {
 	out := make([]Child, 0, len(childDefs))
 	for _, d := range childDefs {
-		out = append(out, Child{Ref: Ref{Kind: d.kind, Name: d.name(db)}, Phase: d.phase, Namespace: db.Namespace, Want: d.want(db)})
+		out = append(out, Child{Ref: Ref{Kind: d.kind, Name: d.name(db)}, Phase: d.phase, Namespace: db.Namespace,
+			Want: d.want(db), Generated: d.generated})
 	}
 	return out
 }
 
 // Desired returns Children with the apply configuration of every child the spec
-// wants (Want Present) built.
+// wants written (Want Present or IfPresent) built.
 func Desired(db *v1alpha1.Database, in Inputs) ([]Child, error) {
 	e, err := engineFor(db.Spec.Engine)
 	if err != nil {
@@ -140,7 +172,7 @@ func Desired(db *v1alpha1.Database, in Inputs) ([]Child, error) {
 	}
 	out := Children(db)
 	for i, d := range childDefs {
-		if out[i].Want != Present {
+		if out[i].Want != Present && out[i].Want != IfPresent {
 			continue
 		}
 		ac, err := d.build(db, e, in)
@@ -165,9 +197,16 @@ func Labels(db *v1alpha1.Database) map[string]string {
 	}
 }
 
-// SelectorLabels select the Database's pods.
+// SelectorLabels select the Database's pods, primary and replicas.
 func SelectorLabels(db *v1alpha1.Database) map[string]string {
 	return map[string]string{LabelName: string(db.Spec.Engine), LabelInstance: db.Name}
+}
+
+// RoleSelectorLabels select the Database's pods of one role.
+func RoleSelectorLabels(db *v1alpha1.Database, role string) map[string]string {
+	l := SelectorLabels(db)
+	l[LabelRole] = role
+	return l
 }
 
 // OwnerReference points a child at its Database (controller: true). The Database's

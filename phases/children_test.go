@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -21,7 +22,7 @@ func renderChildren(t *testing.T, db *v1alpha1.Database) []byte {
 	}
 	var b bytes.Buffer
 	for _, c := range children {
-		if c.Desired == nil {
+		if c.Want != Present {
 			continue
 		}
 		y, err := yaml.Marshal(c.Desired.Object)
@@ -85,17 +86,29 @@ func TestChildrenLabelsAndOwner(t *testing.T) {
 			t.Errorf("%s: owner references %+v", c.ID(), refs)
 		}
 	}
-	want := "Secret/orders-credentials Service/orders-headless Service/orders ConfigMap/orders-config StatefulSet/orders PodDisruptionBudget/orders"
+	want := "Secret/orders-credentials Secret/orders-replication Service/orders-headless Service/orders Service/orders-ro " +
+		"ConfigMap/orders-config StatefulSet/orders StatefulSet/orders-replica PodDisruptionBudget/orders"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Errorf("children = %s\nwant %s", got, want)
 	}
-	// One replica: the PodDisruptionBudget is not rendered, and it is the one to prune.
+	// One replica: the read-only Service and the PodDisruptionBudget are pruned,
+	// the replica StatefulSet scaled to 0 if it exists, the replication Secret kept.
 	db.Spec.Replicas = ptr(int32(1))
 	children, _ = Desired(db, Inputs{Password: "pw"})
+	wantAt1 := map[string]Want{"Service/orders-ro": Absent, "PodDisruptionBudget/orders": Absent,
+		"StatefulSet/orders-replica": IfPresent, "Secret/orders-replication": Keep}
 	for _, c := range children {
-		absent := c.Kind == KindPodDisruptionBudget
-		if (c.Want == Absent) != absent || (c.Desired == nil) != absent {
-			t.Errorf("%s at 1 replica: want %v, rendered %v", c.ID(), c.Want, c.Desired != nil)
+		w, special := wantAt1[c.String()]
+		if !special {
+			w = Present
+		}
+		if c.Want != w || (c.Desired != nil) != w.Applied(true) {
+			t.Errorf("%s at 1 replica: want %v (rendered %v), expected %v", c.ID(), c.Want, c.Desired != nil, w)
+		}
+		if c.Ref == (Ref{KindStatefulSet, "orders-replica"}) {
+			if n, _, _ := unstructured.NestedInt64(c.Desired.Object, "spec", "replicas"); n != 0 {
+				t.Errorf("the replica StatefulSet at 1 replica has %d replicas", n)
+			}
 		}
 	}
 }

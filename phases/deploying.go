@@ -33,36 +33,30 @@ func startVerify(s *stepper) {
 }
 
 const (
-	dataVolume   = "data"
-	configVolume = "config"
+	dataVolume        = "data"
+	configVolume      = "config"
+	replicationVolume = "replication"
 )
 
+// buildStatefulSet is the primary: StatefulSet <name>, one pod, <name>-0.
 func buildStatefulSet(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
+	return statefulSet(db, e, db.StatefulSetName(), RolePrimary, 1, SelectorLabels(db))
+}
+
+// buildReplicaStatefulSet is the replicas: StatefulSet <name>-replica, replicas-1
+// pods <name>-replica-<i> (0 at one replica: scaled down, its PVCs kept). Its
+// selector names the role: pods of one StatefulSet share their labels, and the
+// Services tell the primary from the replicas by it.
+func buildReplicaStatefulSet(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
+	return statefulSet(db, e, db.ReplicaStatefulSetName(), RoleReplica, db.ReplicaCount()-1, RoleSelectorLabels(db, RoleReplica))
+}
+
+// statefulSet builds a StatefulSet of role. The primary's selector (immutable) is
+// the Database's pods', as dbctl always wrote it.
+func statefulSet(db *v1alpha1.Database, e *engine, name, role string, replicas int32, selector map[string]string) (any, error) {
 	hash, err := ConfigHash(db)
 	if err != nil {
 		return nil, err
-	}
-	container := corev1ac.Container().
-		WithName(string(e.name)).
-		WithImage(db.Image()).
-		WithArgs(e.args...).
-		WithPorts(corev1ac.ContainerPort().WithName(e.portName).WithContainerPort(db.Port()).WithProtocol(corev1.ProtocolTCP)).
-		WithEnv(e.env(db)...).
-		WithReadinessProbe(corev1ac.Probe().
-			WithExec(corev1ac.ExecAction().WithCommand(e.probe...)).
-			WithInitialDelaySeconds(5).
-			WithPeriodSeconds(10).
-			WithTimeoutSeconds(5).
-			WithFailureThreshold(3)).
-		WithVolumeMounts(
-			corev1ac.VolumeMount().WithName(dataVolume).WithMountPath(e.dataDir),
-			corev1ac.VolumeMount().WithName(configVolume).WithMountPath(e.configDir).WithReadOnly(true),
-		)
-	if len(e.args) == 0 {
-		container.Args = nil
-	}
-	if res := resources(db.Spec.Resources); res != nil {
-		container.WithResources(res)
 	}
 	claim := corev1ac.PersistentVolumeClaimSpec().
 		WithAccessModes(corev1.ReadWriteOnce).
@@ -75,25 +69,90 @@ func buildStatefulSet(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
 		WithLabels(SelectorLabels(db)).
 		WithSpec(claim)
 	template.Namespace = nil // a template has no namespace; an empty one would read as drift
-	return appsv1ac.StatefulSet(db.StatefulSetName(), db.Namespace).
+	return appsv1ac.StatefulSet(name, db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
 		WithSpec(appsv1ac.StatefulSetSpec().
-			WithReplicas(db.ReplicaCount()).
+			WithReplicas(replicas).
 			WithServiceName(db.HeadlessServiceName()).
 			WithPodManagementPolicy(appsv1.ParallelPodManagement).
-			WithSelector(metav1ac.LabelSelector().WithMatchLabels(SelectorLabels(db))).
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(selector)).
 			WithPersistentVolumeClaimRetentionPolicy(appsv1ac.StatefulSetPersistentVolumeClaimRetentionPolicy().
 				WithWhenDeleted(appsv1.RetainPersistentVolumeClaimRetentionPolicyType).
 				WithWhenScaled(appsv1.RetainPersistentVolumeClaimRetentionPolicyType)).
-			WithTemplate(corev1ac.PodTemplateSpec().
-				WithLabels(Labels(db)).
-				WithAnnotations(map[string]string{AnnotationConfigHash: hash}).
-				WithSpec(corev1ac.PodSpec().
-					WithContainers(container).
-					WithVolumes(corev1ac.Volume().WithName(configVolume).
-						WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(db.ConfigMapName()))))).
+			WithTemplate(podTemplate(db, e, role, hash)).
 			WithVolumeClaimTemplates(template)), nil
+}
+
+// podTemplate is the pod of role: the engine's container, the config (and the
+// replication credentials) mounted; replicas prefer nodes other than the
+// primary's and each other's.
+func podTemplate(db *v1alpha1.Database, e *engine, role, hash string) *corev1ac.PodTemplateSpecApplyConfiguration {
+	labels := Labels(db)
+	labels[LabelRole] = role
+	spec := corev1ac.PodSpec().
+		WithContainers(container(db, e, role)).
+		WithVolumes(corev1ac.Volume().WithName(configVolume).
+			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(db.ConfigMapName())))
+	if e.bootstrap {
+		spec.WithSecurityContext(corev1ac.PodSecurityContext().
+			WithRunAsUser(e.uid).WithRunAsGroup(e.uid).WithFSGroup(e.uid).WithRunAsNonRoot(true).
+			WithFSGroupChangePolicy(corev1.FSGroupChangeOnRootMismatch)).
+			WithVolumes(corev1ac.Volume().WithName(replicationVolume).
+				WithSecret(corev1ac.SecretVolumeSource().WithSecretName(db.ReplicationSecretName()).
+					WithOptional(true).WithDefaultMode(0o440)))
+	}
+	if role == RoleReplica {
+		spec.WithAffinity(corev1ac.Affinity().WithPodAntiAffinity(corev1ac.PodAntiAffinity().
+			WithPreferredDuringSchedulingIgnoredDuringExecution(
+				awayFrom(100, RoleSelectorLabels(db, RolePrimary)),
+				awayFrom(50, RoleSelectorLabels(db, RoleReplica)))))
+	}
+	return corev1ac.PodTemplateSpec().
+		WithLabels(labels).
+		WithAnnotations(map[string]string{AnnotationConfigHash: hash}).
+		WithSpec(spec)
+}
+
+// awayFrom prefers, with weight, nodes without a pod that selector matches.
+func awayFrom(weight int32, selector map[string]string) *corev1ac.WeightedPodAffinityTermApplyConfiguration {
+	return corev1ac.WeightedPodAffinityTerm().WithWeight(weight).WithPodAffinityTerm(corev1ac.PodAffinityTerm().
+		WithTopologyKey(corev1.LabelHostname).
+		WithLabelSelector(metav1ac.LabelSelector().WithMatchLabels(selector)))
+}
+
+// container is the engine's container. An engine with dbctl's bootstrap runs the
+// ConfigMap's bootstrap script and readiness script; MySQL runs its image's own
+// entrypoint.
+func container(db *v1alpha1.Database, e *engine, role string) *corev1ac.ContainerApplyConfiguration {
+	c := corev1ac.Container().
+		WithName(string(e.name)).
+		WithImage(db.Image()).
+		WithPorts(corev1ac.ContainerPort().WithName(e.portName).WithContainerPort(db.Port()).WithProtocol(corev1.ProtocolTCP)).
+		WithEnv(e.env(db, role)...).
+		WithReadinessProbe(corev1ac.Probe().
+			WithExec(corev1ac.ExecAction().WithCommand(e.probe...)).
+			WithInitialDelaySeconds(5).
+			WithPeriodSeconds(10).
+			WithTimeoutSeconds(5).
+			WithFailureThreshold(3)).
+		WithVolumeMounts(
+			corev1ac.VolumeMount().WithName(dataVolume).WithMountPath(e.dataDir),
+			corev1ac.VolumeMount().WithName(configVolume).WithMountPath(e.configDir).WithReadOnly(true),
+		)
+	if len(e.command) > 0 {
+		c.WithCommand(e.command...)
+	}
+	if len(e.args) > 0 {
+		c.WithArgs(e.args...)
+	}
+	if e.bootstrap {
+		c.WithVolumeMounts(corev1ac.VolumeMount().WithName(replicationVolume).WithMountPath(replicationDir).WithReadOnly(true))
+	}
+	if res := resources(db.Spec.Resources); res != nil {
+		c.WithResources(res)
+	}
+	return c
 }
 
 func resources(r corev1.ResourceRequirements) *corev1ac.ResourceRequirementsApplyConfiguration {

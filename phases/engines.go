@@ -11,7 +11,7 @@ import (
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 )
 
-// engine is what differs between PostgreSQL and MySQL.
+// engine is what differs between the engines.
 type engine struct {
 	name      v1alpha1.Engine
 	portName  string
@@ -19,8 +19,13 @@ type engine struct {
 	configDir string // where the ConfigMap is mounted
 	dataDir   string // where the data volume is mounted
 	uriScheme string
+	// bootstrap: the container runs dbctl's bootstrap script from the ConfigMap as
+	// uid (the image supplies only the binaries); else the image's entrypoint.
+	bootstrap bool
+	uid       int64
+	command   []string
 	args      []string
-	env       func(db *v1alpha1.Database) []*corev1ac.EnvVarApplyConfiguration
+	env       func(db *v1alpha1.Database, role string) []*corev1ac.EnvVarApplyConfiguration
 	probe     []string // readiness probe command
 	defaults  map[string]string
 	// fixed settings dbctl relies on (the port the Services point at, where the
@@ -35,8 +40,10 @@ func engineFor(e v1alpha1.Engine) (*engine, error) {
 		return &postgres, nil
 	case v1alpha1.EngineMySQL:
 		return &mysql, nil
+	case v1alpha1.EngineMariaDB:
+		return &mariadb, nil
 	default:
-		return nil, fmt.Errorf("unsupported engine %q (postgres or mysql)", e)
+		return nil, fmt.Errorf("unsupported engine %q (postgres, mysql or mariadb)", e)
 	}
 }
 
@@ -49,20 +56,14 @@ var postgres = engine{
 	name:      v1alpha1.EnginePostgres,
 	portName:  "postgresql",
 	configKey: "postgresql.conf",
-	configDir: "/etc/postgresql/dbctl",
+	configDir: configDir,
 	dataDir:   "/var/lib/postgresql/data",
 	uriScheme: "postgresql",
-	args:      []string{"-c", "config_file=/etc/postgresql/dbctl/postgresql.conf"},
-	env: func(db *v1alpha1.Database) []*corev1ac.EnvVarApplyConfiguration {
-		s := db.SecretName()
-		return []*corev1ac.EnvVarApplyConfiguration{
-			secretEnv("POSTGRES_USER", s, "username"),
-			secretEnv("POSTGRES_PASSWORD", s, "password"),
-			secretEnv("POSTGRES_DB", s, "username"),
-			corev1ac.EnvVar().WithName("PGDATA").WithValue("/var/lib/postgresql/data/pgdata"),
-		}
-	},
-	probe: []string{"sh", "-c", `exec pg_isready -h 127.0.0.1 -p 5432 -U "$POSTGRES_USER"`},
+	bootstrap: true,
+	uid:       999,
+	command:   []string{"bash", configDir + "/bootstrap.sh"},
+	env:       bootstrapEnv,
+	probe:     []string{"bash", configDir + "/ready.sh"},
 	defaults: map[string]string{
 		"listen_addresses":        "*",
 		"max_connections":         "100",
@@ -95,7 +96,7 @@ var mysql = engine{
 	configDir: "/etc/mysql/conf.d",
 	dataDir:   "/var/lib/mysql",
 	uriScheme: "mysql",
-	env: func(db *v1alpha1.Database) []*corev1ac.EnvVarApplyConfiguration {
+	env: func(db *v1alpha1.Database, _ string) []*corev1ac.EnvVarApplyConfiguration {
 		s := db.SecretName()
 		return []*corev1ac.EnvVarApplyConfiguration{
 			secretEnv("MYSQL_USER", s, "username"),
@@ -126,6 +127,54 @@ var mysql = engine{
 	},
 }
 
+// mariadb runs dbctl's bootstrap like postgres; its config file is my.cnf.
+var mariadb = engine{
+	name:      v1alpha1.EngineMariaDB,
+	portName:  "mysql",
+	configKey: "my.cnf",
+	configDir: configDir,
+	dataDir:   "/var/lib/mysql",
+	uriScheme: "mysql",
+	bootstrap: true,
+	uid:       999,
+	command:   []string{"bash", configDir + "/bootstrap.sh"},
+	env:       bootstrapEnv,
+	probe:     []string{"bash", configDir + "/ready.sh"},
+	defaults:  mysql.defaults,
+	fixed: map[string]string{
+		"port":    "3306",
+		"datadir": "/var/lib/mysql/data",
+	},
+	renderConf: mysql.renderConf,
+}
+
+// Where dbctl's bootstrap engines find their files in the pod.
+const (
+	// configDir is where the ConfigMap (config, bootstrap and readiness scripts) is mounted.
+	configDir = "/etc/dbctl"
+	// replicationDir is where the replication Secret is mounted (optional: it
+	// exists only with replicas, and appears in a running primary when a scale-up
+	// creates it).
+	replicationDir = "/etc/dbctl-replication"
+)
+
+// bootstrapEnv is the environment of dbctl's bootstrap and readiness scripts: the
+// pod's name and role, where the primary is, the application database, user and
+// password (from the credentials Secret).
+func bootstrapEnv(db *v1alpha1.Database, role string) []*corev1ac.EnvVarApplyConfiguration {
+	s := db.SecretName()
+	return []*corev1ac.EnvVarApplyConfiguration{
+		corev1ac.EnvVar().WithName("POD_NAME").WithValueFrom(corev1ac.EnvVarSource().
+			WithFieldRef(corev1ac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("metadata.name"))),
+		corev1ac.EnvVar().WithName("DBCTL_ROLE").WithValue(role),
+		corev1ac.EnvVar().WithName("DBCTL_PRIMARY_HOST").WithValue(db.PrimaryHost()),
+		corev1ac.EnvVar().WithName("DBCTL_PORT").WithValue(fmt.Sprint(db.Port())),
+		corev1ac.EnvVar().WithName("DBCTL_DATABASE").WithValue(db.Username()),
+		secretEnv("DBCTL_USER", s, "username"),
+		secretEnv("DBCTL_PASSWORD", s, "password"),
+	}
+}
+
 // port is the engine's client port.
 func (e *engine) port(db *v1alpha1.Database) int32 { return db.Port() }
 
@@ -144,12 +193,13 @@ func (e *engine) config(db *v1alpha1.Database) string {
 	return e.renderConf(params)
 }
 
-// uri is the client connection URI with the password, stored only in the Secret.
-func (e *engine) uri(db *v1alpha1.Database, password string) string {
+// uri is the client connection URI to host with the password, stored only in the
+// Secret.
+func (e *engine) uri(db *v1alpha1.Database, host, password string) string {
 	u := url.URL{
 		Scheme: e.uriScheme,
 		User:   url.UserPassword(db.Username(), password),
-		Host:   fmt.Sprintf("%s:%d", db.Host(), db.Port()),
+		Host:   fmt.Sprintf("%s:%d", host, db.Port()),
 		Path:   "/" + db.Username(),
 	}
 	return u.String()

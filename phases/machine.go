@@ -97,14 +97,33 @@ func Decide(db *v1alpha1.Database, obs *Observation) Decision {
 }
 
 // Refusal explains why the children of db cannot be written over what runs now:
-// a PostgreSQL major version change or a MySQL downgrade (VersionChange), a new
-// storage size or class (StorageChange). "" when nothing is refused. The running
-// pods and volumes stay as they are.
+// pods of an earlier dbctl that hold databases of their own (TopologyChange), a
+// PostgreSQL major version change or a MySQL downgrade (VersionChange), a new
+// storage size or class (StorageChange), MySQL with replicas. "" when nothing is
+// refused. The running pods and volumes stay as they are.
 func Refusal(db *v1alpha1.Database, obs *Observation) string {
-	if msg := VersionChange(db, obs.Workload); msg != "" {
-		return msg
+	for _, msg := range []string{
+		TopologyChange(db, obs.Workload),
+		VersionChange(db, obs.Workload),
+		StorageChange(db, obs.Workload),
+		mysqlReplicas(db),
+	} {
+		if msg != "" {
+			return msg
+		}
 	}
-	return StorageChange(db, obs.Workload)
+	return ""
+}
+
+// mysqlReplicas refuses MySQL with replicas (the CRD does too; a Database read
+// from the cluster may predate the rule).
+func mysqlReplicas(db *v1alpha1.Database) string {
+	if db.Spec.Engine != v1alpha1.EngineMySQL || !db.Replicated() {
+		return ""
+	}
+	return fmt.Sprintf("spec.replicas: engine mysql runs one instance only (no MySQL server proves replication in dbctl's tests): "+
+		"use engine mariadb for a primary with streaming replicas, or set replicas: 1 (Database %s/%s has %d)",
+		db.Namespace, db.Name, db.ReplicaCount())
 }
 
 // Current is the phase the Database is really in: status.phase, re-derived from live

@@ -46,6 +46,7 @@ type world struct {
 	now         time.Time
 	image       string // of the live StatefulSet; default postgres:16
 	claim       string // its data volume claim's size; default 10Gi
+	stsPods     int32  // the primary StatefulSet's replicas; default 1
 }
 
 func observe(db *v1alpha1.Database, w world) *Observation {
@@ -76,7 +77,7 @@ func observe(db *v1alpha1.Database, w world) *Observation {
 	}
 	stsMissing := slices.Contains(w.missing, KindStatefulSet)
 	if !stsMissing {
-		obs.Workload = &Workload{Image: cmp.Or(w.image, "postgres:16"), Claim: &Claim{Size: cmp.Or(w.claim, "10Gi")}}
+		obs.Workload = &Workload{Replicas: cmp.Or(w.stsPods, 1), Image: cmp.Or(w.image, "postgres:16"), Claim: &Claim{Size: cmp.Or(w.claim, "10Gi")}}
 	}
 	obs.Rollout = Rollout{Exists: !stsMissing, Current: !w.notRolled && !stsMissing, Ready: 3, Desired: 3, Updated: 3}
 	if w.notRolled {
@@ -245,6 +246,23 @@ func TestDecide(t *testing.T) {
 		"verifying with a changed version re-derives to deploying and is refused": {
 			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute)), world: world{drifted: []string{KindStatefulSet}, image: "postgres:15"},
 			from: D, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonApplyRejected, refused: "from 15 to 16",
+		},
+		"a StatefulSet of an earlier dbctl with 3 pods is refused before any write, the Services included": {
+			db: testDB(v1alpha1.PhaseReady, func(db *v1alpha1.Database) { db.Generation = 2 }), world: world{stsPods: 3},
+			from: v1alpha1.PhaseReady, to: v1alpha1.PhaseUpdating,
+		},
+		"updating over a StatefulSet of an earlier dbctl is refused": {
+			db: testDB(v1alpha1.PhaseUpdating), world: world{stsPods: 3, drifted: []string{KindStatefulSet}},
+			from: v1alpha1.PhaseUpdating, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonApplyRejected,
+			refused: "pods orders-1, orders-2 hold databases of their own (PVCs data-orders-1, data-orders-2)",
+		},
+		"provisioning over a StatefulSet of an earlier dbctl is refused": {
+			db: testDB(P), world: world{stsPods: 2, missing: []string{KindService}},
+			from: P, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonApplyRejected, refused: "kubectl scale statefulset orders -n shop --replicas=1",
+		},
+		"mysql with replicas read from the cluster is refused": {
+			db: testDB(P, func(db *v1alpha1.Database) { db.Spec.Engine = v1alpha1.EngineMySQL }), world: world{},
+			from: P, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonApplyRejected, refused: "engine mysql runs one instance only",
 		},
 		"a minor version change is not refused": {
 			db: testDB(v1alpha1.PhaseUpdating), world: world{drifted: []string{KindStatefulSet}, image: "postgres:16.2"},

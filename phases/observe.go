@@ -35,7 +35,7 @@ func Observe(db *v1alpha1.Database, children []Child, live Live, fieldManager st
 		switch {
 		case c.Want == Present && obj == nil:
 			obs.Children = append(obs.Children, ChildState{Child: c, Drift: []string{"missing"}})
-		case c.Want == Present:
+		case c.Want.Applied(obj != nil):
 			if !IsOwnedBy(obj, db) && !adoptable(c, obj) {
 				return nil, &NotOwnedError{Kind: c.Kind, Namespace: c.Namespace, Name: c.Name, Database: db.Name}
 			}
@@ -50,9 +50,23 @@ func Observe(db *v1alpha1.Database, children []Child, live Live, fieldManager st
 	}
 	sts := live[Ref{Kind: KindStatefulSet, Name: db.StatefulSetName()}]
 	obs.Rollout = RolloutOf(sts)
+	replicas := Ref{Kind: KindStatefulSet, Name: db.ReplicaStatefulSetName()}
+	if r := live[replicas]; r != nil && childWant(children, replicas).Applied(true) {
+		obs.Rollout = obs.Rollout.And(RolloutOf(r))
+	}
 	obs.Workload = WorkloadOf(db, sts)
 	obs.DataExists = sts != nil
 	return obs, nil
+}
+
+// childWant is what the spec wants of the child ref (Keep when it is not one).
+func childWant(children []Child, ref Ref) Want {
+	for _, c := range children {
+		if c.Ref == ref {
+			return c.Want
+		}
+	}
+	return Keep
 }
 
 // adoptable: a credentials Secret without any controller is adopted (its owner
@@ -65,6 +79,9 @@ func adoptable(c Child, live *unstructured.Unstructured) bool {
 // Workload is what the live StatefulSet runs with, as far as the state machine's
 // refusals need it: an engine version or a volume claim it cannot change in place.
 type Workload struct {
+	// Replicas is the primary StatefulSet's spec.replicas: above 1 it was made by
+	// an earlier dbctl, whose pods 1… hold independent databases.
+	Replicas int32
 	// Image of the engine's container; "" when it has none.
 	Image string
 	// Claim is the data volume claim template; nil when there is none.
@@ -86,7 +103,10 @@ func WorkloadOf(db *v1alpha1.Database, sts *unstructured.Unstructured) *Workload
 	if sts == nil {
 		return nil
 	}
-	w := &Workload{}
+	w := &Workload{Replicas: 1}
+	if n, found, _ := unstructured.NestedInt64(sts.Object, "spec", "replicas"); found {
+		w.Replicas = int32(n)
+	}
 	containers, _, _ := unstructured.NestedSlice(sts.Object, "spec", "template", "spec", "containers")
 	for _, c := range containers {
 		if cm, ok := c.(map[string]any); ok && cm["name"] == string(db.Spec.Engine) {

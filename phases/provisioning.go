@@ -52,18 +52,38 @@ func NewPassword() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
+// buildSecret is the credentials Secret: the application user's password (never
+// regenerated) and where to connect: host and uri the primary (read-write), and
+// with replicas ro-host and ro-uri the replicas (read-only).
 func buildSecret(db *v1alpha1.Database, e *engine, in Inputs) (any, error) {
-	password := in.Password
+	data := map[string][]byte{
+		"username": []byte(db.Username()),
+		"password": []byte(in.Password),
+		"host":     []byte(db.Host()),
+		"port":     []byte(fmt.Sprint(db.Port())),
+		"uri":      []byte(e.uri(db, db.Host(), in.Password)),
+	}
+	if db.Replicated() {
+		data["ro-host"] = []byte(db.ReadOnlyHost())
+		data["ro-uri"] = []byte(e.uri(db, db.ReadOnlyHost(), in.Password))
+	}
 	return corev1ac.Secret(db.SecretName(), db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
 		WithType(corev1.SecretTypeOpaque).
+		WithData(data), nil
+}
+
+// buildReplicationSecret is the replication user's Secret: its own password,
+// generated once like the application's.
+func buildReplicationSecret(db *v1alpha1.Database, _ *engine, in Inputs) (any, error) {
+	return corev1ac.Secret(db.ReplicationSecretName(), db.Namespace).
+		WithLabels(Labels(db)).
+		WithOwnerReferences(OwnerReference(db)).
+		WithType(corev1.SecretTypeOpaque).
 		WithData(map[string][]byte{
-			"username": []byte(db.Username()),
-			"password": []byte(password),
-			"host":     []byte(db.Host()),
-			"port":     []byte(fmt.Sprint(db.Port())),
-			"uri":      []byte(e.uri(db, password)),
+			"username": []byte(v1alpha1.ReplicationUsername),
+			"password": []byte(in.ReplicationPassword),
 		}), nil
 }
 
@@ -86,12 +106,22 @@ func buildHeadlessService(db *v1alpha1.Database, e *engine, _ Inputs) (any, erro
 			WithPorts(servicePort(db, e))), nil
 }
 
+// buildService is the read-write endpoint: the primary pod only.
 func buildService(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
-	return corev1ac.Service(db.ServiceName(), db.Namespace).
+	return clusterService(db, e, db.ServiceName(), RolePrimary), nil
+}
+
+// buildReadOnlyService is the read-only endpoint: the replica pods only.
+func buildReadOnlyService(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
+	return clusterService(db, e, db.ReadOnlyServiceName(), RoleReplica), nil
+}
+
+func clusterService(db *v1alpha1.Database, e *engine, name, role string) *corev1ac.ServiceApplyConfiguration {
+	return corev1ac.Service(name, db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
 		WithSpec(corev1ac.ServiceSpec().
 			WithType(corev1.ServiceTypeClusterIP).
-			WithSelector(SelectorLabels(db)).
-			WithPorts(servicePort(db, e))), nil
+			WithSelector(RoleSelectorLabels(db, role)).
+			WithPorts(servicePort(db, e)))
 }

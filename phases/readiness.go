@@ -51,6 +51,17 @@ func RolloutOf(sts *unstructured.Unstructured) Rollout {
 	return r
 }
 
+// And is the rollout of two StatefulSets together (the primary's and the
+// replicas'): current when both are, the replicas counted together.
+func (r Rollout) And(o Rollout) Rollout {
+	out := Rollout{Exists: r.Exists && o.Exists, Current: r.Current && o.Current, Observed: r.Observed && o.Observed,
+		Ready: r.Ready + o.Ready, Updated: r.Updated + o.Updated, Desired: r.Desired + o.Desired, Message: r.Message}
+	if !o.Current && r.Current {
+		out.Message = o.Message
+	}
+	return out
+}
+
 // Progress is "2/3 replicas ready".
 func (r Rollout) Progress() string {
 	if r.Ready > r.Desired {

@@ -99,8 +99,9 @@ type run struct {
 	start time.Time
 	res   *Result
 	db    *v1alpha1.Database
-	// password generated in this run for a Secret not yet created.
-	password string
+	// pending are the passwords generated in this run for Secrets not created yet,
+	// by Secret name: a retry creates them with the same.
+	pending map[string]string
 	// writes counts the steps whose writes succeeded.
 	writes int
 	// lastRetried is the last error retried with backoff.
@@ -121,7 +122,7 @@ func (r *run) emit(ev Event) {
 // retryable stop (ctx's deadline, an open circuit breaker, a backoff window past the
 // deadline). It never returns nil.
 func (e *Engine) Reconcile(ctx context.Context, t Target) *Result {
-	r := &run{e: e, c: e.kube(), t: t, start: e.now(),
+	r := &run{e: e, c: e.kube(), t: t, start: e.now(), pending: map[string]string{},
 		res: &Result{Namespace: t.Namespace, Name: t.Name, Source: t.Source, File: t.File, Line: t.Line}}
 	r.reconcile(ctx)
 	r.res.Duration = e.now().Sub(r.start)

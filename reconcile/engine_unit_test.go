@@ -83,8 +83,10 @@ func TestUnitColdRunThenNoOp(t *testing.T) {
 	if got := transitions(r); got != want {
 		t.Errorf("transitions %s\nwant %s", got, want)
 	}
-	wantOps := []string{"create Secret/orders-credentials", "apply Secret/orders-credentials", "apply Service/orders-headless",
-		"apply Service/orders", "apply ConfigMap/orders-config", "apply StatefulSet/orders", "apply PodDisruptionBudget/orders"}
+	wantOps := []string{"create Secret/orders-credentials", "apply Secret/orders-credentials",
+		"create Secret/orders-replication", "apply Secret/orders-replication", "apply Service/orders-headless",
+		"apply Service/orders", "apply Service/orders-ro", "apply ConfigMap/orders-config",
+		"apply StatefulSet/orders", "apply StatefulSet/orders-replica", "apply PodDisruptionBudget/orders"}
 	if got := m.writes(); !slices.Equal(got, wantOps) {
 		t.Errorf("writes %v\nwant %v", got, wantOps)
 	}
@@ -154,14 +156,14 @@ func TestUnitTransientFaultsAreNotNonConvergence(t *testing.T) {
 func TestUnitNonConvergence(t *testing.T) {
 	m := newMemCluster(unitDB())
 	m.afterApply = func(u *unstructured.Unstructured) {
-		if u.GetKind() == phases.KindStatefulSet {
-			_ = unstructured.SetNestedField(u.Object, int64(1), "spec", "replicas")
+		if u.GetKind() == phases.KindStatefulSet && u.GetName() == "orders-replica" {
+			_ = unstructured.SetNestedField(u.Object, int64(7), "spec", "replicas")
 		}
 	}
 	e, _ := unitEngine(m)
 	r := reconcileUnit(t, e, 30*time.Second)
 	if r.Outcome != OutcomeError || !strings.Contains(r.Message, "do not converge") ||
-		!strings.Contains(r.Message, "StatefulSet orders differs from the spec (spec.replicas)") {
+		!strings.Contains(r.Message, "StatefulSet orders-replica differs from the spec (spec.replicas)") {
 		t.Fatalf("outcome %s: %s", r.Outcome, r.Message)
 	}
 }

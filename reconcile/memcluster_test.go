@@ -234,6 +234,7 @@ func (m *memCluster) waitRollout(ctx context.Context, db *v1alpha1.Database, _ *
 		return nil
 	}
 	m.rollOut(db.StatefulSetName())
+	m.rollOut(db.ReplicaStatefulSetName())
 	return nil
 }
 

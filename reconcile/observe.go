@@ -18,9 +18,16 @@ import (
 type snapshot struct {
 	obs  *phases.Observation
 	live phases.Live
-	// generated is true when the Secret does not exist and password is new.
+	// The passwords of the credentials and replication Secrets: the live Secrets',
+	// or new ones (generated true) for Secrets not created yet.
+	password, replication             passwordOf
+}
+
+// passwordOf is a Secret's password and whether it was generated for a Secret that
+// does not exist yet.
+type passwordOf struct {
+	value     string
 	generated bool
-	password  string
 }
 
 // liveOf is the live object of a child, nil when it does not exist.
@@ -32,9 +39,9 @@ func (s *snapshot) statefulSet(db *v1alpha1.Database) *unstructured.Unstructured
 }
 
 // observe reads every child the Database can have, builds the desired ones, and
-// compares them (phases.Observe). password is the one generated earlier in this run
-// for a Secret not yet created.
-func observe(ctx context.Context, c cluster, db *v1alpha1.Database, password string, now time.Time) (*snapshot, error) {
+// compares them (phases.Observe). pending are the passwords generated earlier in this
+// run for Secrets not created yet (by Secret name).
+func observe(ctx context.Context, c cluster, db *v1alpha1.Database, pending map[string]string, now time.Time) (*snapshot, error) {
 	children := phases.Children(db)
 	refs := make([]phases.Ref, len(children))
 	for i, ch := range children {
@@ -45,34 +52,44 @@ func observe(ctx context.Context, c cluster, db *v1alpha1.Database, password str
 		return nil, err
 	}
 	s := &snapshot{live: live}
-	// The password: the live Secret's, never regenerated; a new one only when there
-	// is no Secret at all.
-	if sec := live[phases.Ref{Kind: phases.KindSecret, Name: db.SecretName()}]; sec != nil {
-		if s.password, err = secretPassword(sec); err != nil {
-			return nil, err
-		}
-	} else {
-		s.generated, s.password = true, password
-		if s.password == "" {
-			if s.password, err = phases.NewPassword(); err != nil {
-				return nil, err
-			}
-		}
+	if s.password, err = passwordFor(live, db.SecretName(), pending); err != nil {
+		return nil, err
 	}
-	desired, err := phases.Desired(db, phases.Inputs{Password: s.password})
+	if s.replication, err = passwordFor(live, db.ReplicationSecretName(), pending); err != nil {
+		return nil, err
+	}
+	desired, err := phases.Desired(db, phases.Inputs{Password: s.password.value, ReplicationPassword: s.replication.value})
 	if err != nil {
 		return nil, err
 	}
 	if s.obs, err = phases.Observe(db, desired, live, kube.FieldManager, now); err != nil {
 		return nil, err
 	}
-	if !s.obs.DataExists && s.generated {
+	if !s.obs.DataExists && s.password.generated {
 		if s.obs.DataExists, err = c.pvcsExist(ctx, db); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
+
+// passwordFor is the password of Secret name: the live Secret's, never
+// regenerated; the one generated earlier in the run (pending); else a new one,
+// used only if the Secret is created.
+func passwordFor(live phases.Live, name string, pending map[string]string) (passwordOf, error) {
+	if sec := live[phases.Ref{Kind: phases.KindSecret, Name: name}]; sec != nil {
+		pw, err := secretPassword(sec)
+		return passwordOf{value: pw}, err
+	}
+	if pw := pending[name]; pw != "" {
+		return passwordOf{value: pw, generated: true}, nil
+	}
+	pw, err := phases.NewPassword()
+	return passwordOf{value: pw, generated: true}, err
+}
+
+// Passwords are the passwords the snapshot holds (to register with a redactor).
+func (s *snapshot) passwords() []string { return []string{s.password.value, s.replication.value} }
 
 func secretPassword(sec *unstructured.Unstructured) (string, error) {
 	enc, _, _ := unstructured.NestedString(sec.Object, "data", "password")

@@ -111,12 +111,12 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		p.Notes = append(p.Notes, fmt.Sprintf("namespace %s does not exist: reconcile needs --create-namespace (or create it first)", t.Namespace))
 		return offline(p, db)
 	}
-	snap, err := observe(ctx, e.kube(), db, "", e.now())
+	snap, err := observe(ctx, e.kube(), db, nil, e.now())
 	if err != nil {
 		return nil, err
 	}
 	if e.Secrets != nil {
-		e.Secrets.Add(snap.password)
+		e.Secrets.Add(snap.passwords()...)
 	}
 	p.Phase = db.Phase()
 	path, notes, refused := simulate(db, snap.obs, nil)
@@ -152,7 +152,7 @@ func offline(p *Plan, db *v1alpha1.Database) (*Plan, error) {
 		return nil, err
 	}
 	p.Database = databaseChange(nil, obj)
-	children, err := phases.Desired(db, phases.Inputs{Password: GeneratedAtApply})
+	children, err := phases.Desired(db, phases.Inputs{Password: GeneratedAtApply, ReplicationPassword: GeneratedAtApply})
 	if err != nil {
 		return nil, err
 	}
@@ -163,11 +163,7 @@ func offline(p *Plan, db *v1alpha1.Database) (*Plan, error) {
 			continue
 		}
 		obs.Children = append(obs.Children, phases.ChildState{Child: c, Drift: []string{"missing"}})
-		generated := []string(nil)
-		if c.Kind == phases.KindSecret {
-			generated = []string{"password", "uri"}
-		}
-		p.Changes = append(p.Changes, NewChange(c.Phase, c.Kind, nil, c.Desired, generated...))
+		p.Changes = append(p.Changes, NewChange(c.Phase, c.Kind, nil, c.Desired, c.Generated...))
 	}
 	p.Path, p.Notes, _ = simulate(db, obs, p.Notes)
 	return p, nil
@@ -342,7 +338,7 @@ func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs ph
 		if created == nil {
 			created = cs.Desired
 		}
-		return NewChange(cs.Phase, cs.Kind, nil, created, "password", "uri"), nil, nil
+		return NewChange(cs.Phase, cs.Kind, nil, created, cs.Generated...), nil, nil
 	}
 	if live != nil && !cs.Drifted() {
 		// Every field dbctl applies is in the live object as dbctl owns it: a

@@ -276,8 +276,8 @@ func TestReconcileThroughAFaultyAPIServer(t *testing.T) {
 	if err := env.Client.List(context.Background(), &sets, client.InNamespace(h.ns)); err != nil {
 		t.Fatal(err)
 	}
-	if len(secrets.Items) != 1 || len(sets.Items) != 1 {
-		t.Errorf("%d Secrets and %d StatefulSets, want 1 each", len(secrets.Items), len(sets.Items))
+	if len(secrets.Items) != 2 || len(sets.Items) != 2 {
+		t.Errorf("%d Secrets and %d StatefulSets, want 2 each (credentials and replication; primary and replicas)", len(secrets.Items), len(sets.Items))
 	}
 	_ = io.Discard
 }

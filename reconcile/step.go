@@ -55,15 +55,17 @@ func (r *run) step(ctx context.Context) (phases.Decision, *snapshot, error) {
 // decide observes the children, checks the dependencies when the phase needs them,
 // and asks the state machine for the next step.
 func (r *run) decide(ctx context.Context) (phases.Decision, *snapshot, error) {
-	snap, err := observe(ctx, r.c, r.db, r.password, r.e.now())
+	snap, err := observe(ctx, r.c, r.db, r.pending, r.e.now())
 	if err != nil {
 		return phases.Decision{}, nil, err
 	}
-	if snap.generated {
-		r.password = snap.password
+	for name, pw := range map[string]passwordOf{r.db.SecretName(): snap.password, r.db.ReplicationSecretName(): snap.replication} {
+		if pw.generated {
+			r.pending[name] = pw.value
+		}
 	}
 	if r.e.Secrets != nil {
-		r.e.Secrets.Add(snap.password)
+		r.e.Secrets.Add(snap.passwords()...)
 	}
 	if needsDependencies(r.db, snap.obs) {
 		snap.obs.Dependencies = r.e.Dependencies.Check(ctx, r.db)
@@ -136,26 +138,26 @@ func (r *run) writeChildren(ctx context.Context, s *snapshot, p v1alpha1.Phase) 
 			changes = append(changes, NewChange(p, cs.Kind, live, nil))
 			continue
 		}
-		var generated []string
+		created := false
 		if cs.Kind == phases.KindSecret && live == nil {
 			// Create, never apply, a new Secret: if another run created it meanwhile,
 			// its password stands and this run reads it on the next observation.
-			created, err := r.c.create(ctx, cs.Desired)
+			obj, err := r.c.create(ctx, cs.Desired)
 			if apierrors.IsAlreadyExists(err) {
 				return changes, takeOvers, errSecretRace
 			}
 			if err != nil {
 				return changes, takeOvers, err
 			}
-			live, generated = created, []string{"password", "uri"}
-			changes = append(changes, NewChange(p, cs.Kind, nil, created, generated...))
+			live, created = obj, true
+			changes = append(changes, NewChange(p, cs.Kind, nil, obj, cs.Generated...))
 		}
 		after, took, err := r.c.apply(ctx, cs.Desired, live)
 		if err != nil {
 			return changes, takeOvers, err
 		}
 		takeOvers = append(takeOvers, took...)
-		if generated == nil {
+		if !created {
 			changes = append(changes, NewChange(p, cs.Kind, live, after))
 		}
 	}

@@ -125,15 +125,38 @@ func (db *Database) ServiceName() string { return db.Name }
 // ConfigMapName is the rendered engine config, "<name>-config".
 func (db *Database) ConfigMapName() string { return db.Name + "-config" }
 
-// StatefulSetName is "<name>".
+// StatefulSetName is the primary's StatefulSet, "<name>" (one pod, <name>-0).
 func (db *Database) StatefulSetName() string { return db.Name }
+
+// ReplicaStatefulSetName is the replicas' StatefulSet, "<name>-replica".
+func (db *Database) ReplicaStatefulSetName() string { return db.Name + "-replica" }
+
+// ReplicationSecretName is the replication user's Secret, "<name>-replication".
+func (db *Database) ReplicationSecretName() string { return db.Name + "-replication" }
+
+// ReadOnlyServiceName is the replicas' Service, "<name>-ro".
+func (db *Database) ReadOnlyServiceName() string { return db.Name + "-ro" }
+
+// Replicated reports whether the Database has replicas besides its primary.
+func (db *Database) Replicated() bool { return db.ReplicaCount() > 1 }
+
+// PrimaryHost is the primary pod's stable DNS name through the headless Service,
+// "<name>-0.<name>-headless.<namespace>.svc": where replicas stream from.
+func (db *Database) PrimaryHost() string {
+	return fmt.Sprintf("%s-0.%s.%s.svc", db.StatefulSetName(), db.HeadlessServiceName(), db.Namespace)
+}
+
+// ReadOnlyHost is the read-only Service's cluster DNS name.
+func (db *Database) ReadOnlyHost() string {
+	return fmt.Sprintf("%s.%s.svc", db.ReadOnlyServiceName(), db.Namespace)
+}
 
 // PodDisruptionBudgetName is "<name>".
 func (db *Database) PodDisruptionBudgetName() string { return db.Name }
 
-// Port is the engine's client port: 5432 for postgres, 3306 for mysql.
+// Port is the engine's client port: 5432 for postgres, 3306 for mysql and mariadb.
 func (db *Database) Port() int32 {
-	if db.Spec.Engine == EngineMySQL {
+	if db.Spec.Engine == EngineMySQL || db.Spec.Engine == EngineMariaDB {
 		return 3306
 	}
 	return 5432

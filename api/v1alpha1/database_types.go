@@ -7,13 +7,16 @@ import (
 )
 
 // Engine is a database engine dbctl knows how to run.
-// +kubebuilder:validation:Enum=postgres;mysql
+// +kubebuilder:validation:Enum=postgres;mysql;mariadb
 type Engine string
 
-// Supported engines.
+// Supported engines. PostgreSQL and MariaDB run as one primary and streaming
+// replicas; MySQL runs as one instance only (no MySQL server proves replication in
+// dbctl's tests: use mariadb for replicas).
 const (
 	EnginePostgres Engine = "postgres"
 	EngineMySQL    Engine = "mysql"
+	EngineMariaDB  Engine = "mariadb"
 )
 
 // Phase is a state of the Database state machine (SPEC §3).
@@ -35,10 +38,18 @@ const (
 // Limits shared by the CRD markers below and the client-side validation in
 // reconcile/load, so both reject the same specs.
 const (
-	// MaxNameLength keeps "<name>-credentials" (the longest child name) a valid
-	// DNS label, which also keeps the StatefulSet's pods (<name>-<ordinal>), its
-	// controller-revision-hash label and its PVCs (data-<name>-<ordinal>) valid.
+	// MaxNameLength keeps "<name>-credentials" and "<name>-replication" (the
+	// longest child names) valid DNS labels, which also keeps the primary
+	// StatefulSet's pod (<name>-0), its controller-revision-hash label and its PVC
+	// (data-<name>-0) valid.
 	MaxNameLength = 51
+	// MaxReplicatedNameLength is the longest name of a Database with replicas > 1:
+	// the replica StatefulSet <name>-replica's controller-revision-hash label
+	// (<name>-replica-<hash of up to 10 characters>) must stay within 63 characters.
+	MaxReplicatedNameLength = 44
+	// ReplicationUsername is the replication user of every Database; the
+	// application user cannot take its name.
+	ReplicationUsername = "replicator"
 	// MinReplicas and MaxReplicas bound spec.replicas.
 	MinReplicas = 1
 	MaxReplicas = 9
@@ -50,7 +61,8 @@ const (
 
 // DatabaseSpec is the desired state of a Database.
 type DatabaseSpec struct {
-	// Engine is the database engine. It cannot be changed once set.
+	// Engine is the database engine: postgres, mysql (one instance only) or
+	// mariadb. It cannot be changed once set.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="engine is immutable"
 	Engine Engine `json:"engine"`
@@ -62,12 +74,14 @@ type DatabaseSpec struct {
 	// +kubebuilder:validation:Pattern=`^[0-9]{1,4}(\.[0-9]{1,4})?$`
 	Version string `json:"version"`
 
-	// Image overrides the engine's default image (postgres:<version>, mysql:<version>).
+	// Image overrides the engine's default image (postgres:<version>,
+	// mysql:<version>, mariadb:<version>).
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image,omitempty"`
 
-	// Replicas is the number of database pods.
+	// Replicas is the number of database pods: one primary (pod <name>-0) and
+	// replicas-1 streaming replicas (pods <name>-replica-<i>).
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=1
@@ -131,10 +145,12 @@ type StorageSpec struct {
 
 // CredentialsSpec configures the credentials Secret "<name>-credentials".
 type CredentialsSpec struct {
-	// Username of the application user.
+	// Username of the application user. It cannot be "replicator" (the replication
+	// user), "postgres" or "root" (the servers' administrators).
 	// +optional
 	// +kubebuilder:default=app
 	// +kubebuilder:validation:Pattern=`^[a-z_][a-z0-9_]{0,31}$`
+	// +kubebuilder:validation:XValidation:rule="!(self in ['replicator', 'postgres', 'root'])",message="replicator, postgres and root are reserved: the replication user and the servers' administrators"
 	Username string `json:"username,omitempty"`
 }
 
@@ -212,7 +228,8 @@ type DatabaseStatus struct {
 	Endpoint string `json:"endpoint,omitempty"`
 }
 
-// Database is a database (PostgreSQL or MySQL) run as a StatefulSet, reconciled by dbctl.
+// Database is a database (PostgreSQL, MariaDB or MySQL) run as a primary
+// StatefulSet and a replica StatefulSet, reconciled by dbctl.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -225,6 +242,8 @@ type DatabaseStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 51",message="metadata.name must be at most 51 characters so that every child name is a valid DNS label"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label: lowercase letters, digits and '-', starting with a letter"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.replicas) || self.spec.replicas <= 1 || size(self.metadata.name) <= 44",message="metadata.name must be at most 44 characters with spec.replicas above 1, so that the replica StatefulSet <name>-replica's pods get valid labels"
+// +kubebuilder:validation:XValidation:rule="self.spec.engine != 'mysql' || !has(self.spec.replicas) || self.spec.replicas <= 1",message="spec.replicas: engine mysql runs one instance only: use engine mariadb for a primary with streaming replicas, or replicas: 1"
 type Database struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -21,6 +21,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
+// reservedUsernames cannot be the application user (database_types.go).
+var reservedUsernames = []string{ReplicationUsername, "postgres", "root"}
+
 // Patterns and lengths of the CRD markers in database_types.go, applied client-side.
 var (
 	namePattern       = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
@@ -79,6 +82,10 @@ func validateMetadata(db *Database, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(path.Child("name"), name, fmt.Sprintf(
 				"must be at most %d characters so that every child name (<name>-credentials, <name>-headless, pods, PVCs data-<name>-<ordinal>) is a valid DNS label, got %d",
 				MaxNameLength, n)))
+		} else if r := db.Spec.Replicas; r != nil && *r > 1 && n > MaxReplicatedNameLength {
+			errs = append(errs, field.Invalid(path.Child("name"), name, fmt.Sprintf(
+				"must be at most %d characters with spec.replicas above 1, so that the replica StatefulSet <name>-replica's pods get valid labels, got %d",
+				MaxReplicatedNameLength, n)))
 		}
 		if !namePattern.MatchString(name) {
 			errs = append(errs, field.Invalid(path.Child("name"), name,
@@ -114,10 +121,10 @@ func (s *DatabaseSpec) validate(path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	switch s.Engine {
 	case "":
-		errs = append(errs, field.Required(path.Child("engine"), "required: postgres or mysql"))
-	case EnginePostgres, EngineMySQL:
+		errs = append(errs, field.Required(path.Child("engine"), "required: postgres, mysql or mariadb"))
+	case EnginePostgres, EngineMySQL, EngineMariaDB:
 	default:
-		errs = append(errs, field.Invalid(path.Child("engine"), string(s.Engine), "must be postgres or mysql, got "+quote(string(s.Engine))))
+		errs = append(errs, field.Invalid(path.Child("engine"), string(s.Engine), "must be postgres, mysql or mariadb, got "+quote(string(s.Engine))))
 	}
 
 	switch {
@@ -135,15 +142,22 @@ func (s *DatabaseSpec) validate(path *field.Path) field.ErrorList {
 	if r := s.Replicas; r != nil && (*r < MinReplicas || *r > MaxReplicas) {
 		errs = append(errs, field.Invalid(path.Child("replicas"), *r,
 			fmt.Sprintf("must be between %d and %d, got %d", MinReplicas, MaxReplicas, *r)))
+	} else if r != nil && *r > 1 && s.Engine == EngineMySQL {
+		errs = append(errs, field.Invalid(path.Child("replicas"), *r,
+			"engine mysql runs one instance only: use engine mariadb for a primary with streaming replicas, or replicas: 1"))
 	}
 
 	errs = append(errs, s.Storage.validate(path.Child("storage"))...)
 	errs = append(errs, validateClaims(s.Resources.Claims, path.Child("resources", "claims"))...)
 	errs = append(errs, validateParameters(s.Parameters, path.Child("parameters"))...)
 
-	if u := s.Credentials.Username; u != "" && !usernamePattern.MatchString(u) {
+	switch u := s.Credentials.Username; {
+	case u != "" && !usernamePattern.MatchString(u):
 		errs = append(errs, field.Invalid(path.Child("credentials", "username"), u,
 			"must match ^[a-z_][a-z0-9_]{0,31}$ (lower-case letters, digits and '_', at most 32 characters), got "+quote(u)))
+	case slices.Contains(reservedUsernames, u):
+		errs = append(errs, field.Invalid(path.Child("credentials", "username"), u,
+			"replicator, postgres and root are reserved: the replication user and the servers' administrators"))
 	}
 
 	errs = append(errs, validateDependencies(s.Dependencies, path.Child("dependencies"))...)

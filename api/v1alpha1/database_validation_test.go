@@ -43,9 +43,20 @@ func TestValidate(t *testing.T) {
 		"valid with no optional": {mutate: func(db *Database) {
 			db.Spec = DatabaseSpec{Engine: EngineMySQL, Version: "8.4", Storage: StorageSpec{Size: resource.MustParse("1")}}
 		}},
-		"valid after Default": {mutate: func(db *Database) { db.Spec.Replicas = nil; db.Default() }},
-		"name missing":        {mutate: func(db *Database) { db.Name = "" }, want: []string{"metadata.name: required"}},
-		"name of 51 chars":    {mutate: func(db *Database) { db.Name = "a" + strings.Repeat("b", 50) }},
+		"valid after Default":           {mutate: func(db *Database) { db.Spec.Replicas = nil; db.Default() }},
+		"name missing":                  {mutate: func(db *Database) { db.Name = "" }, want: []string{"metadata.name: required"}},
+		"name of 51 chars, one replica": {mutate: func(db *Database) { db.Name = "a" + strings.Repeat("b", 50); db.Spec.Replicas = ptr(int32(1)) }},
+		"name of 44 chars, replicas":    {mutate: func(db *Database) { db.Name = "a" + strings.Repeat("b", 43) }},
+		"name of 45 chars, replicas": {mutate: func(db *Database) { db.Name = "a" + strings.Repeat("b", 44) }, want: []string{
+			"metadata.name: must be at most 44 characters with spec.replicas above 1, so that the replica StatefulSet <name>-replica's pods get valid labels, got 45"}},
+		"mariadb with replicas": {mutate: func(db *Database) { db.Spec.Engine, db.Spec.Version = EngineMariaDB, "11.4" }},
+		"mysql with replicas": {mutate: func(db *Database) { db.Spec.Engine, db.Spec.Version = EngineMySQL, "8.4" }, want: []string{
+			"spec.replicas: engine mysql runs one instance only: use engine mariadb for a primary with streaming replicas, or replicas: 1"}},
+		"mysql with one replica": {mutate: func(db *Database) { db.Spec.Engine, db.Spec.Replicas = EngineMySQL, ptr(int32(1)) }},
+		"username replicator": {mutate: func(db *Database) { db.Spec.Credentials.Username = "replicator" }, want: []string{
+			"spec.credentials.username: replicator, postgres and root are reserved: the replication user and the servers' administrators"}},
+		"username root": {mutate: func(db *Database) { db.Spec.Credentials.Username = "root" }, want: []string{
+			"spec.credentials.username: replicator, postgres and root are reserved: the replication user and the servers' administrators"}},
 		"name of 52 chars": {
 			mutate: func(db *Database) { db.Name = "a" + strings.Repeat("b", 51) },
 			want:   []string{"metadata.name: must be at most 51 characters so that every child name (<name>-credentials, <name>-headless, pods, PVCs data-<name>-<ordinal>) is a valid DNS label, got 52"},
@@ -73,8 +84,8 @@ func TestValidate(t *testing.T) {
 			mutate: func(db *Database) { db.Annotations = map[string]string{"a": strings.Repeat("x", 256*1024)} },
 			want:   []string{"metadata.annotations: keys and values must total at most 262144 bytes"},
 		},
-		"engine missing":   {mutate: func(db *Database) { db.Spec.Engine = "" }, want: []string{"spec.engine: required: postgres or mysql"}},
-		"engine unknown":   {mutate: func(db *Database) { db.Spec.Engine = "oracle" }, want: []string{`spec.engine: must be postgres or mysql, got "oracle"`}},
+		"engine missing":   {mutate: func(db *Database) { db.Spec.Engine = "" }, want: []string{"spec.engine: required: postgres, mysql or mariadb"}},
+		"engine unknown":   {mutate: func(db *Database) { db.Spec.Engine = "oracle" }, want: []string{`spec.engine: must be postgres, mysql or mariadb, got "oracle"`}},
 		"version missing":  {mutate: func(db *Database) { db.Spec.Version = "" }, want: []string{`spec.version: required: "MAJOR" or "MAJOR.MINOR", e.g. "16"`}},
 		"version too long": {mutate: func(db *Database) { db.Spec.Version = "12345" }, want: []string{`spec.version: must be "MAJOR" or "MAJOR.MINOR" with 1 to 4 digits each (e.g. "16", "8.4"), got "12345"`}},
 		"image too long":   {mutate: func(db *Database) { db.Spec.Image = strings.Repeat("é", 513) }, want: []string{"spec.image: must be at most 512 characters, got 513"}},
@@ -174,3 +185,5 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -111,7 +111,7 @@ func TestLoadBad(t *testing.T) {
 		},
 		"engine unknown": {
 			files: map[string]string{"bad.yaml": strings.Replace(base, "mysql", "oracle", 1)},
-			want:  "bad.yaml:6: document 1: spec.engine: must be postgres or mysql, got \"oracle\"",
+			want:  "bad.yaml:6: document 1: spec.engine: must be postgres, mysql or mariadb, got \"oracle\"",
 		},
 		"engine missing": {
 			files: map[string]string{"bad.yaml": strings.Replace(base, "  engine: mysql\n", "", 1)},

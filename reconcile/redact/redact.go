@@ -23,8 +23,14 @@ type Set struct {
 	ordered [][]byte // longest first, so that a longer form wins over its substring
 }
 
-// Add registers a secret value and its encoded forms.
-func (s *Set) Add(secret string) {
+// Add registers secret values and their encoded forms.
+func (s *Set) Add(secrets ...string) {
+	for _, secret := range secrets {
+		s.add(secret)
+	}
+}
+
+func (s *Set) add(secret string) {
 	if len(secret) < minLen {
 		return
 	}
