@@ -5,15 +5,12 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 )
 
 // heartbeat is how often a long wait reports that it is still waiting.
 const heartbeat = 15 * time.Second
-
-var stsListGVK = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSetList"}
 
 // waitRollout waits until the StatefulSet's rollout is Current (kstatus), until is
 // reached (the verify deadline), or ctx ends. It does not poll: it follows the
