@@ -28,7 +28,8 @@ import (
 // ErrorEvent is set, else by closing. The next watch request of Path is answered 410
 // Expired, as the API server answers a watch from a resourceVersion it no longer
 // has. Everything else, and every later request, is forwarded unchanged. A waiter
-// sees the event it missed only by getting the current state again.
+// sees the event it missed only by getting the current state again. With Expire
+// nil, nothing expires: AwaitWatching still tells when a watch has started.
 type WatchFault struct {
 	Path       string
 	Expire     func(eventType string, obj *unstructured.Unstructured) bool
@@ -36,7 +37,7 @@ type WatchFault struct {
 
 	mu       sync.Mutex
 	state    faultState
-	watching chan struct{} // closed when a watch of Path forwarded its first event
+	watching chan struct{} // closed when the API server accepted a watch of Path
 	expired  chan struct{} // closed when the next watch was answered 410
 	once     sync.Once
 }
@@ -122,6 +123,13 @@ func (f *WatchFault) forward(w http.ResponseWriter, r *http.Request, transport h
 		}
 	}
 	flush()
+	f.mu.Lock()
+	select {
+	case <-f.watching:
+	default:
+		close(f.watching)
+	}
+	f.mu.Unlock()
 	dec := json.NewDecoder(resp.Body)
 	for {
 		var ev struct {
@@ -146,20 +154,13 @@ func (f *WatchFault) forward(w http.ResponseWriter, r *http.Request, transport h
 			return
 		}
 		flush()
-		f.mu.Lock()
-		select {
-		case <-f.watching:
-		default:
-			close(f.watching)
-		}
-		f.mu.Unlock()
 	}
 }
 
 // picks reports whether the event is the one to fault at, claiming the fault.
 func (f *WatchFault) picks(eventType string, raw json.RawMessage) bool {
 	u := &unstructured.Unstructured{}
-	if err := u.UnmarshalJSON(raw); err != nil || !f.Expire(eventType, u) {
+	if f.Expire == nil || u.UnmarshalJSON(raw) != nil || !f.Expire(eventType, u) {
 		return false
 	}
 	f.mu.Lock()
@@ -187,14 +188,15 @@ func (f *WatchFault) answerExpired(w http.ResponseWriter) {
 const expiredStatus = `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",` +
 	`"message":"too old resource version: 1 (2)","reason":"Expired","code":410}`
 
-// AwaitWatching waits until a watch of Path has forwarded an event (the waiter is
-// watching), failing the test after timeout.
+// AwaitWatching waits until the API server has accepted a watch of Path (the
+// waiter is watching: a change made now reaches it through the watch), failing the
+// test after timeout.
 func (f *WatchFault) AwaitWatching(tb testing.TB, timeout time.Duration) {
 	tb.Helper()
 	select {
 	case <-f.watching:
 	case <-time.After(timeout):
-		tb.Fatalf("testenv: no watch of %s delivered an event within %s", f.Path, timeout)
+		tb.Fatalf("testenv: no watch of %s within %s", f.Path, timeout)
 	}
 }
 
