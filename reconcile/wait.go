@@ -14,8 +14,9 @@ const heartbeat = 15 * time.Second
 
 // waitRollout waits until the StatefulSet's rollout is Current (kstatus), until is
 // reached (the verify deadline), or ctx ends. It does not poll: it follows the
-// namespace's shared watch (rolloutWatches), which is re-established when the server
-// closes it. It returns nil when the rollout is complete, when the StatefulSet was
+// namespace's shared watch (rolloutWatches, an informer), which is re-established
+// when the server closes it or its resourceVersion expires. It returns nil when the
+// rollout is complete, when the StatefulSet was
 // deleted (the caller decides again) and at the deadline; an error when the watch
 // failed. It reports progress changes and a heartbeat.
 func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, from *unstructured.Unstructured, until time.Time, report func(string)) error {
