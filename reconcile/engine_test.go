@@ -527,3 +527,44 @@ func (h *harness) awaitWaiting(names ...string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A rollout wait whose watch expires (410 Gone) just before the event it waits for
+// gets the current state again and finishes: no error, no retry.
+func TestRolloutWaitSurvivesAnExpiredWatch(t *testing.T) {
+	h := newHarness(t)
+	fault := &testenv.WatchFault{
+		Path:       "/apis/apps/v1/namespaces/" + h.ns + "/statefulsets",
+		ErrorEvent: true,
+		Expire: func(_ string, u *unstructured.Unstructured) bool {
+			ready, _, _ := unstructured.NestedInt64(u.Object, "status", "readyReplicas")
+			return ready == 3
+		},
+	}
+	clients, err := cmdutil.NewClients(fault.Start(t, env.Config), h.ns, true, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.engine.Client = clients.Client
+	done := make(chan *reconcile.Result, 1)
+	go func() { done <- h.reconcile(h.target(postgres("orders", 3, "")), time.Minute) }()
+	h.awaitWaiting("orders")
+	fault.AwaitWatching(t, 30*time.Second)
+	h.simulateRollouts()
+	var r *reconcile.Result
+	select {
+	case r = <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("the reconcile did not return")
+	}
+	requireOutcome(t, r, reconcile.OutcomeReady)
+	if !fault.Expired() {
+		t.Fatal("the watch did not expire: the test tested nothing")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range h.events {
+		if ev.Type == reconcile.EventRetry {
+			t.Errorf("the wait ended and was retried: %s", ev.Message)
+		}
+	}
+}

@@ -6,11 +6,9 @@ import (
 	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dbctl-io/dbctl/phases"
@@ -126,70 +124,37 @@ func (s *rolloutSub) close() {
 	}
 }
 
-// run follows the namespace's StatefulSets until ctx ends. A watch started without a
-// resourceVersion first lists the current objects (as ADDED events), so a waiter
-// joining late still gets the current state. A watch the server closes is resumed
-// from the last resourceVersion seen; one whose resourceVersion expired starts over.
-// An error ends it for every current waiter (their retry policy decides); the next
-// waiter starts a new watch.
+// run follows the namespace's StatefulSets until ctx ends, with an informer
+// (kube.Inform): it gets their current state first, so a waiter joining late still
+// gets it; a watch the server closes is resumed, and one whose resourceVersion
+// expired gets the current state again. Any other error ends it for every current
+// waiter (their retry policy decides); the next waiter starts a new watch.
 func (w *nsWatch) run(ctx context.Context, c client.WithWatch) {
-	rv := ""
-	selector := labels.SelectorFromSet(labels.Set{phases.LabelManagedBy: phases.ManagedBy})
-	for ctx.Err() == nil {
-		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(stsListGVK)
-		wi, err := c.Watch(ctx, list, &client.ListOptions{
-			Namespace:     w.ns,
-			LabelSelector: selector,
-			Raw:           &metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true},
-		})
-		if err != nil {
-			if ctx.Err() == nil {
-				w.fail(fmt.Errorf("watching StatefulSets in namespace %s: %w", w.ns, kube.Explain(err)))
-			}
-			return
-		}
-		var err2 error
-		rv, err2 = w.consume(ctx, wi, rv)
-		wi.Stop()
-		if err2 != nil {
-			w.fail(err2)
-			return
-		}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind("StatefulSetList"))
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind(phases.KindStatefulSet))
+	lw := kube.ListWatch(c, list, client.InNamespace(w.ns), client.MatchingLabels{phases.LabelManagedBy: phases.ManagedBy})
+	err := kube.Inform(ctx, lw, obj, cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { w.deliver(o, false) },
+		UpdateFunc: func(_, o any) { w.deliver(o, false) },
+		DeleteFunc: func(o any) { w.deliver(o, true) },
+	})
+	if err != nil {
+		w.fail(fmt.Errorf("watching StatefulSets in namespace %s: %w", w.ns, kube.Explain(err)))
 	}
 }
 
-// consume delivers the events of one watch; it returns the resourceVersion to resume
-// from when the watch ends without an error.
-func (w *nsWatch) consume(ctx context.Context, wi watch.Interface, rv string) (string, error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return rv, nil
-		case ev, ok := <-wi.ResultChan():
-			if !ok {
-				return rv, nil
-			}
-			if ev.Type == watch.Error {
-				err := apierrors.FromObject(ev.Object)
-				if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-					return "", nil
-				}
-				return rv, fmt.Errorf("watching StatefulSets in namespace %s: %w", w.ns, err)
-			}
-			u, ok := ev.Object.(*unstructured.Unstructured)
-			if !ok {
-				continue
-			}
-			rv = u.GetResourceVersion()
-			if ev.Type != watch.Bookmark {
-				w.deliver(u, ev.Type == watch.Deleted)
-			}
-		}
+// deliver hands the informer's latest view of a StatefulSet to its waiters, latest
+// wins: it never blocks on a waiter.
+func (w *nsWatch) deliver(o any, deleted bool) {
+	if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+		o = d.Obj
 	}
-}
-
-func (w *nsWatch) deliver(u *unstructured.Unstructured, deleted bool) {
+	u, ok := o.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
 	h := w.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()

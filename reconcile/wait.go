@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 	"github.com/dbctl-io/dbctl/phases"
@@ -14,12 +13,11 @@ import (
 // heartbeat is how often a long wait reports that it is still waiting.
 const heartbeat = 15 * time.Second
 
-var stsListGVK = schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "StatefulSetList"}
-
 // waitRollout waits until the StatefulSet's rollout is Current (kstatus), until is
 // reached (the verify deadline), or ctx ends. It does not poll: it follows the
-// namespace's shared watch (rolloutWatches), which is re-established when the server
-// closes it. It returns nil when the rollout is complete, when the StatefulSet was
+// namespace's shared watch (rolloutWatches, an informer), which is re-established
+// when the server closes it or its resourceVersion expires. It returns nil when the
+// rollout is complete, when the StatefulSet was
 // deleted (the caller decides again) and at the deadline; an error when the watch
 // failed. It reports progress changes and a heartbeat.
 func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, from *unstructured.Unstructured, until time.Time, report func(string)) error {

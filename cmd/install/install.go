@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -116,44 +115,33 @@ func Apply(ctx context.Context, c client.Client, force bool) (string, *unstructu
 	}
 }
 
-// WaitEstablished waits, with a watch, until the CRD's Established condition is True.
+// WaitEstablished waits, with a watch (kube.WaitFor), until the CRD's Established
+// condition is True. A CRD whose names were not accepted, or that is deleted, is an
+// error.
 func WaitEstablished(ctx context.Context, c client.WithWatch, crd *unstructured.Unstructured) error {
 	if done, err := established(crd); done || err != nil {
 		return err
 	}
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinitionList"))
-	w, err := c.Watch(ctx, list, &client.ListOptions{
-		FieldSelector: fields.OneTermEqualSelector("metadata.name", crd.GetName()),
-		Raw:           &metav1.ListOptions{ResourceVersion: crd.GetResourceVersion()},
-	})
-	if err != nil {
-		return fmt.Errorf("watching CustomResourceDefinition %s: %w", crd.GetName(), kube.Explain(err))
-	}
-	defer w.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for CustomResourceDefinition %s to be established: %w", crd.GetName(), ctx.Err())
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				// The watch ended (e.g. the server closed it): look once more, then re-watch.
-				if err := c.Get(ctx, client.ObjectKey{Name: crd.GetName()}, crd); err != nil {
-					return fmt.Errorf("reading CustomResourceDefinition %s: %w", crd.GetName(), kube.Explain(err))
-				}
-				return WaitEstablished(ctx, c, crd)
-			}
-			if ev.Type == watch.Error {
-				return fmt.Errorf("watching CustomResourceDefinition %s: %v", crd.GetName(), apierrors.FromObject(ev.Object))
-			}
-			u, ok := ev.Object.(*unstructured.Unstructured)
-			if !ok {
-				continue
-			}
-			if done, err := established(u); done || err != nil {
-				return err
-			}
+	name := crd.GetName()
+	lw := kube.ListWatch(c, &apiextensionsv1.CustomResourceDefinitionList{}, client.MatchingFields{"metadata.name": name})
+	var stop error // the condition's verdict, as opposed to a failed request
+	err := kube.WaitFor(ctx, lw, &apiextensionsv1.CustomResourceDefinition{}, func(ev watch.Event) (bool, error) {
+		var done bool
+		switch obj, ok := ev.Object.(*apiextensionsv1.CustomResourceDefinition); {
+		case ev.Type == watch.Deleted:
+			stop = fmt.Errorf("CustomResourceDefinition %s was deleted while waiting for it to be established", name)
+		case ok:
+			done, stop = crdEstablished(obj)
 		}
+		return done, stop
+	})
+	switch {
+	case err == nil || err == stop:
+		return err
+	case ctx.Err() != nil:
+		return fmt.Errorf("waiting for CustomResourceDefinition %s to be established: %w", name, ctx.Err())
+	default:
+		return fmt.Errorf("watching CustomResourceDefinition %s: %w", name, kube.Explain(err))
 	}
 }
 
@@ -162,6 +150,11 @@ func established(u *unstructured.Unstructured) (bool, error) {
 	if err := runtimeFromUnstructured(u, crd); err != nil {
 		return false, err
 	}
+	return crdEstablished(crd)
+}
+
+// crdEstablished reports whether crd is Established; names not accepted are an error.
+func crdEstablished(crd *apiextensionsv1.CustomResourceDefinition) (bool, error) {
 	for _, c := range crd.Status.Conditions {
 		switch {
 		case c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue:

@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
@@ -298,88 +297,43 @@ func line(db *v1alpha1.Database) string {
 	return l
 }
 
-// follow watches db until it is Ready or Failed, or ctx ends (then the last
-// Database seen is returned, without error: the status says it is not Ready). It
-// reports each change of phase or Ready condition.
+// follow watches db (kube.WaitFor) until it is Ready or Failed, or ctx ends (then
+// the last Database seen is returned, without error: the status says it is not
+// Ready). It reports each change of phase or Ready condition. A deleted Database is
+// an error.
 func follow(ctx context.Context, c client.WithWatch, db *v1alpha1.Database, report func(string)) (*v1alpha1.Database, error) {
 	last := line(db)
 	report(last)
-	for !done(db) {
-		w, err := c.Watch(ctx, &v1alpha1.DatabaseList{}, &client.ListOptions{
-			Namespace:     db.Namespace,
-			FieldSelector: fields.OneTermEqualSelector("metadata.name", db.Name),
-			Raw:           &metav1.ListOptions{ResourceVersion: db.ResourceVersion, AllowWatchBookmarks: true},
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return db, nil
-			}
-			return nil, fmt.Errorf("watching Database %s/%s: %w", db.Namespace, db.Name, kube.Explain(err))
+	if done(db) {
+		return db, nil
+	}
+	lw := kube.ListWatch(c, &v1alpha1.DatabaseList{}, client.InNamespace(db.Namespace), client.MatchingFields{"metadata.name": db.Name})
+	var deleted error
+	err := kube.WaitFor(ctx, lw, db, func(ev watch.Event) (bool, error) {
+		if ev.Type == watch.Deleted {
+			deleted = fmt.Errorf("Database %s/%s was deleted", db.Namespace, db.Name)
+			return false, deleted
 		}
-		next, err := followOnce(ctx, w, db, &last, report)
-		w.Stop()
-		if err != nil {
-			return nil, err
-		}
-		if ctx.Err() != nil {
-			report("not Ready or Failed when --timeout ended")
-			return next, nil
-		}
-		if next == nil { // the watch expired: read the Database again
-			if next, err = reconcile.GetDatabase(ctx, c, db.Namespace, db.Name); err != nil {
-				if ctx.Err() != nil {
-					return db, nil
-				}
-				return nil, err
-			}
-			if l := line(next); l != last {
-				last = l
-				report(l)
-			}
+		next, ok := ev.Object.(*v1alpha1.Database)
+		if !ok {
+			return false, nil
 		}
 		db = next
-	}
-	return db, nil
-}
-
-// followOnce follows one watch. It returns the last Database seen when the watch
-// ends or the Database is done, nil when the watch expired.
-func followOnce(ctx context.Context, w watch.Interface, db *v1alpha1.Database, last *string, report func(string)) (*v1alpha1.Database, error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return db, nil
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return db, nil
-			}
-			switch ev.Type {
-			case watch.Error:
-				err := apierrors.FromObject(ev.Object)
-				if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-					return nil, nil
-				}
-				return nil, fmt.Errorf("watching Database %s/%s: %w", db.Namespace, db.Name, err)
-			case watch.Deleted:
-				return nil, fmt.Errorf("Database %s/%s was deleted", db.Namespace, db.Name)
-			}
-			next, ok := ev.Object.(*v1alpha1.Database)
-			if !ok {
-				continue
-			}
-			if ev.Type == watch.Bookmark {
-				db = db.DeepCopy()
-				db.ResourceVersion = next.ResourceVersion
-				continue
-			}
-			db = next
-			if l := line(db); l != *last {
-				*last = l
-				report(l)
-			}
-			if done(db) {
-				return db, nil
-			}
+		if l := line(db); l != last {
+			last = l
+			report(l)
 		}
+		return done(db), nil
+	})
+	switch {
+	case err == nil:
+		return db, nil
+	case err == deleted:
+		return nil, err
+	case ctx.Err() != nil:
+		report("not Ready or Failed when --timeout ended")
+		return db, nil
+	default:
+		return nil, fmt.Errorf("watching Database %s/%s: %w", db.Namespace, db.Name, kube.Explain(err))
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -71,6 +72,57 @@ func TestInstall(t *testing.T) {
 	}
 	if after := getCRD(t, e.Client); after.ResourceVersion != crd.ResourceVersion {
 		t.Errorf("second dbctl install changed the CRD's resourceVersion: %s -> %s", crd.ResourceVersion, after.ResourceVersion)
+	}
+}
+
+// TestInstallWaitSurvivesAnExpiredWatch: the watch waiting for Established expires
+// (410 Gone) instead of delivering it; install gets the current state again and
+// succeeds.
+func TestInstallWaitSurvivesAnExpiredWatch(t *testing.T) {
+	e := testenv.Start(t, testenv.WithoutCRD())
+	fault := &testenv.WatchFault{
+		Path:       "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+		ErrorEvent: true,
+		Expire: func(_ string, u *unstructured.Unstructured) bool {
+			crd := &apiextensionsv1.CustomResourceDefinition{}
+			return runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, crd) == nil && established(crd)
+		},
+	}
+	proxied := *e
+	proxied.Config = fault.Start(t, e.Config)
+	stdout, stderr, code := runDbctl(t, &proxied, "install")
+	if code != 0 || stdout != "customresourcedefinition.apiextensions.k8s.io/databases.dbctl.io created\n" {
+		t.Fatalf("dbctl install: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	if !fault.Expired() {
+		t.Fatal("the watch did not expire: the test tested nothing")
+	}
+	if !established(getCRD(t, e.Client)) {
+		t.Error("the CRD is not Established")
+	}
+}
+
+// TestInstallNamesNotAccepted: another CRD of group dbctl.io already uses the kind
+// Database, so the API server does not accept the names and never establishes the
+// CRD: install says so instead of waiting until --timeout.
+func TestInstallNamesNotAccepted(t *testing.T) {
+	e := testenv.Start(t, testenv.WithoutCRD())
+	other := &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "dbs.dbctl.io"},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: "dbctl.io",
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "dbs", Singular: "db", Kind: "Database", ListKind: "DatabaseList"},
+			Scope: apiextensionsv1.NamespaceScoped,
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object"}}}},
+		},
+	}
+	if err := e.Client.Create(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runDbctl(t, e, "install", "--timeout", "30s")
+	if code != 1 || !strings.Contains(stderr, "CustomResourceDefinition databases.dbctl.io names not accepted") {
+		t.Fatalf("dbctl install: exit %d, stderr:\n%s", code, stderr)
 	}
 }
 

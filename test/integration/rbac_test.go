@@ -70,6 +70,33 @@ type rbacPermission struct{ verb, resource string }
 
 func (p rbacPermission) String() string { return p.verb + " " + p.resource }
 
+// rbacRemoveCRD deletes the Database CRD from e, if there, and waits until it is gone.
+func rbacRemoveCRD(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: crdName}}
+	if err := e.Client.Delete(ctx, crd); apierrors.IsNotFound(err) {
+		return
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		err := e.Client.Get(ctx, client.ObjectKey{Name: crdName}, crd)
+		switch {
+		case apierrors.IsNotFound(err):
+			return
+		case err != nil:
+			t.Fatalf("waiting for CustomResourceDefinition %s to be deleted: %v", crdName, err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("CustomResourceDefinition %s still there: %v", crdName, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // rbacResource names a rule's resource as dbctl's errors do: resource.group
 // ("databases.dbctl.io", "secrets").
 func rbacResource(group, resource string) string {
@@ -477,6 +504,15 @@ func rbacProofs() map[string]rbacScenario {
 			// No rollout: reconcile must watch the StatefulSet.
 			return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
 		},
+		"list statefulsets.apps": func(t *testing.T, tr *rbacTranscript, _, _ string) *rbacRun {
+			// Only where a watch cannot stream its initial state: there the rollout
+			// wait lists the StatefulSets first.
+			e := testenv.Start(t, testenv.WithoutStreamingLists())
+			ns := e.Namespace(t)
+			without := rbacWithout(rbacRole(t, "role.yaml"), rbacPermission{"list", "statefulsets.apps"})
+			kc := rbacUser(t, e, "rbac-without-list-statefulsets", ns, without)
+			return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
+		},
 		"get poddisruptionbudgets.policy":    reconcileNew,
 		"patch poddisruptionbudgets.policy":  reconcileNew,
 		"create poddisruptionbudgets.policy": reconcileNew,
@@ -561,28 +597,30 @@ func TestRBACCreateNamespace(t *testing.T) {
 }
 
 // TestRBACInstall runs dbctl install as a user bound to install-role.yaml, on an API
-// server without the CRD: without each verb it fails naming it; with all of them
-// it installs the CRD.
+// server without the CRD that does not stream a watch's initial state (so that the
+// wait lists first): without each verb it fails naming it; with all of them it
+// installs the CRD.
 func TestRBACInstall(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.WithoutCRD())
+	e := testenv.Start(t, testenv.WithoutCRD(), testenv.WithoutStreamingLists())
 	role := rbacRole(t, "install-role.yaml")
 	perms := rbacPermissions(t, role)
 	tr := newRBACTranscript(t)
 	// Order matters: without get, create or patch, install fails before anything is
-	// created; without watch the CRD is created and only the wait fails.
+	// created; without watch or list the CRD is created and only the wait fails.
 	const crds = "customresourcedefinitions.apiextensions.k8s.io"
-	want := []rbacPermission{{"get", crds}, {"create", crds}, {"patch", crds}, {"watch", crds}}
+	want := []rbacPermission{{"get", crds}, {"create", crds}, {"patch", crds}, {"watch", crds}, {"list", crds}}
 	if !slices.Equal(perms, want) {
 		t.Fatalf("install-role.yaml grants %v; this test proves %v", perms, want)
 	}
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	for _, p := range perms {
+		rbacRemoveCRD(t, e) // created by the previous run: this one must create it and wait
 		kc := rbacUser(t, e, "rbac-install-without-"+p.verb, "", rbacWithout(role, p))
 		r := tr.run(1, kc, "install")
 		rbacWantForbidden(t, r, p)
 		err := e.Client.Get(context.Background(), client.ObjectKey{Name: crdName}, crd)
-		if created := err == nil; created != (p.verb == "watch") {
+		if created := err == nil; created != (p.verb == "watch" || p.verb == "list") {
 			t.Fatalf("without %s: CRD created: %v (%v)", p, created, err)
 		}
 	}

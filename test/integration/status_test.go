@@ -12,6 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/cmd/root"
 	"github.com/dbctl-io/dbctl/reconcile/render"
+	"github.com/dbctl-io/dbctl/test/testenv"
 )
 
 func (f *planFixture) status(wantCode int, args ...string) (stdout, stderr string) {
@@ -166,6 +168,88 @@ func TestStatusWatchFollowsUntilReady(t *testing.T) {
 	out, errOut, code := runDbctl(t, nil, "status", "orders", "-n", f.ns, "--watch", "--timeout", "1s")
 	if code != 3 || !strings.Contains(errOut, "--timeout") || !strings.Contains(out, "Verifying") {
 		t.Errorf("status --watch --timeout: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestStatusWatchSurvivesAnExpiredWatch: the watch of status --watch is closed just
+// before it would deliver Ready, and the next watch, from the resourceVersion seen
+// last, is answered 410 Gone; status gets the current state again and ends Ready.
+func TestStatusWatchSurvivesAnExpiredWatch(t *testing.T) {
+	f := newPlanFixture(t)
+	f.simulateRollouts()
+	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
+	var ready v1alpha1.DatabaseStatus
+	f.setStatus("orders", func(db *v1alpha1.Database) {
+		ready = *db.Status.DeepCopy()
+		db.Status.Phase = v1alpha1.PhaseVerifying
+		db.SetCondition(v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonWaitingForRollout, "Verifying: waiting", time.Now())
+	})
+	fault := &testenv.WatchFault{
+		Path: "/apis/dbctl.io/v1alpha1/namespaces/" + f.ns + "/databases",
+		Expire: func(_ string, u *unstructured.Unstructured) bool {
+			phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+			return phase == string(v1alpha1.PhaseReady)
+		},
+	}
+	proxied := *env
+	proxied.Config = fault.Start(t, env.Config)
+	type result struct {
+		out, errOut string
+		code        int
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, errOut, code := runDbctl(t, &proxied, "status", "orders", "-n", f.ns, "--watch", "--timeout", "1m")
+		done <- result{out, errOut, code}
+	}()
+	fault.AwaitWatching(t, 30*time.Second)
+	f.setStatus("orders", func(db *v1alpha1.Database) { db.Status = ready })
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(90 * time.Second):
+		t.Fatal("status --watch did not return")
+	}
+	want := []string{"/orders: Verifying (Ready=False WaitingForRollout: Verifying: waiting)\n", "/orders: Ready (Ready=True"}
+	if r.code != 0 || !strings.Contains(r.out, "phase:      Ready") || !strings.Contains(r.errOut, want[0]) || !strings.Contains(r.errOut, want[1]) {
+		t.Errorf("status --watch: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.errOut)
+	}
+	if !fault.Expired() {
+		t.Fatal("the watch did not expire: the test tested nothing")
+	}
+}
+
+// TestStatusWatchDeletedDatabase: a Database deleted while status --watch follows it
+// is an error.
+func TestStatusWatchDeletedDatabase(t *testing.T) {
+	f := newPlanFixture(t)
+	db := validDatabase(f.ns, "orders")
+	if err := env.Client.Create(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	watching := &testenv.WatchFault{Path: "/apis/dbctl.io/v1alpha1/namespaces/" + f.ns + "/databases"}
+	proxied := *env
+	proxied.Config = watching.Start(t, env.Config)
+	type result struct {
+		errOut string
+		code   int
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, errOut, code := runDbctl(t, &proxied, "status", "orders", "-n", f.ns, "--watch", "--timeout", "1m")
+		done <- result{errOut, code}
+	}()
+	watching.AwaitWatching(t, 30*time.Second)
+	if err := env.Client.Delete(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.code != 1 || !strings.Contains(r.errOut, "Database "+f.ns+"/orders was deleted") {
+			t.Errorf("status --watch: exit %d\nstderr:\n%s", r.code, r.errOut)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("status --watch did not return")
 	}
 }
 

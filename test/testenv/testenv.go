@@ -43,7 +43,8 @@ type Env struct {
 }
 
 type options struct {
-	crd bool
+	crd          bool
+	noStreamList bool
 }
 
 // Option configures Start and Shared.
@@ -52,6 +53,11 @@ type Option func(*options)
 // WithoutCRD starts the API server without the Database CRD (to test what commands
 // do when `dbctl install` has not been run).
 func WithoutCRD() Option { return func(o *options) { o.crd = false } }
+
+// WithoutStreamingLists starts the API server with the WatchList feature off, as
+// Kubernetes 1.33 and releases before 1.32 run by default: a watch cannot stream the
+// initial state, so an informer lists first (and needs the list verb).
+func WithoutStreamingLists() Option { return func(o *options) { o.noStreamList = true } }
 
 // Start starts an environment for one test (or benchmark) and stops it in tb.Cleanup.
 // It fails tb when it cannot start, e.g. when the binaries are missing.
@@ -114,6 +120,9 @@ func start(opts ...Option) (_ *Env, err error) {
 	// Explicit paths: no lookup through TEST_ASSET_* or /usr/local/kubebuilder. The data
 	// and certificate directories are ours, so that OnExit can remove them.
 	te.ControlPlane.GetAPIServer().Path = filepath.Join(bin, "kube-apiserver")
+	if o.noStreamList {
+		te.ControlPlane.GetAPIServer().Configure().Append("feature-gates", "WatchList=false")
+	}
 	te.ControlPlane.GetAPIServer().CertDir = filepath.Join(dir, "apiserver")
 	te.ControlPlane.Etcd = &envtest.Etcd{Path: filepath.Join(bin, "etcd"), DataDir: filepath.Join(dir, "etcd")}
 	te.ControlPlane.KubectlPath = filepath.Join(bin, "kubectl")
