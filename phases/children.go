@@ -88,7 +88,7 @@ type Child struct {
 	// Want is what the spec wants of it.
 	Want Want
 	// Generated are the keys of a Secret whose values dbctl generates when it
-	// creates it.
+	// creates it (a plan shows them as generated at apply).
 	Generated []string
 	// Desired is the apply configuration dbctl writes with server-side apply; nil
 	// unless Desired built it (for a child the spec wants, or wants updated if it
@@ -98,6 +98,23 @@ type Child struct {
 
 // ID is "Kind namespace/name".
 func (c Child) ID() string { return fmt.Sprintf("%s %s/%s", c.Kind, c.Namespace, c.Name) }
+
+// CreateKey is the one data key of a Secret that dbctl creates with a POST (which
+// fails when another run created it first, so that only one password ever exists)
+// before applying the rest: the password. A key in the POST stays owned by that
+// create for good; the others are owned by dbctl's apply alone, so that a key the
+// spec no longer wants (ro-host at one replica) is removed by the next apply.
+const CreateKey = "password"
+
+// CreateBody is what the POST creating a new Secret carries: Desired with only
+// CreateKey of its data.
+func (c Child) CreateBody() *unstructured.Unstructured {
+	body := c.Desired.DeepCopy()
+	if v, ok, _ := unstructured.NestedString(body.Object, "data", CreateKey); ok {
+		_ = unstructured.SetNestedField(body.Object, map[string]any{CreateKey: v}, "data")
+	}
+	return body
+}
 
 // Live holds the live objects of a Database's children; a child that does not exist
 // has no entry.

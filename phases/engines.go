@@ -169,7 +169,7 @@ func bootstrapEnv(db *v1alpha1.Database, role string) []*corev1ac.EnvVarApplyCon
 		corev1ac.EnvVar().WithName("DBCTL_ROLE").WithValue(role),
 		corev1ac.EnvVar().WithName("DBCTL_PRIMARY_HOST").WithValue(db.PrimaryHost()),
 		corev1ac.EnvVar().WithName("DBCTL_PORT").WithValue(fmt.Sprint(db.Port())),
-		corev1ac.EnvVar().WithName("DBCTL_DATABASE").WithValue(db.Username()),
+		secretEnv("DBCTL_DATABASE", s, "username"),
 		secretEnv("DBCTL_USER", s, "username"),
 		secretEnv("DBCTL_PASSWORD", s, "password"),
 	}

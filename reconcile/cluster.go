@@ -46,9 +46,9 @@ type cluster interface {
 	create(ctx context.Context, desired *unstructured.Unstructured) (*unstructured.Unstructured, error)
 	// delete deletes live, with its UID as a precondition.
 	delete(ctx context.Context, live *unstructured.Unstructured) error
-	// waitRollout waits for db's StatefulSet to roll out, until until (the verify
-	// deadline), or ctx ends; from is the StatefulSet as last observed.
-	waitRollout(ctx context.Context, db *v1alpha1.Database, from *unstructured.Unstructured, until time.Time, report func(string)) error
+	// waitRollout waits for db's StatefulSets to roll out, until until (the verify
+	// deadline), or ctx ends; sets are the StatefulSets by name, as last observed.
+	waitRollout(ctx context.Context, db *v1alpha1.Database, sets map[string]*unstructured.Unstructured, until time.Time, report func(phases.Rollout, string)) error
 }
 
 // kubeCluster is the cluster on the API server.
@@ -148,8 +148,8 @@ func (k *kubeCluster) delete(ctx context.Context, live *unstructured.Unstructure
 	return k.writer().Delete(ctx, live)
 }
 
-func (k *kubeCluster) waitRollout(ctx context.Context, db *v1alpha1.Database, from *unstructured.Unstructured, until time.Time, report func(string)) error {
-	return k.e.waitRollout(ctx, db, from, until, report)
+func (k *kubeCluster) waitRollout(ctx context.Context, db *v1alpha1.Database, sets map[string]*unstructured.Unstructured, until time.Time, report func(phases.Rollout, string)) error {
+	return k.e.waitRollout(ctx, db, sets, until, report)
 }
 
 // GetDatabase reads a Database: a *NotFoundError when it does not exist, an error

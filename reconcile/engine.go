@@ -187,8 +187,8 @@ func (r *run) wait(ctx context.Context, d phases.Decision, snap *snapshot) bool 
 	switch d.Wait {
 	case phases.WaitRollout:
 		err := r.retry(ctx, func(ctx context.Context) error {
-			return r.c.waitRollout(ctx, r.db, snap.statefulSet(r.db), d.WaitUntil, func(msg string) {
-				r.emit(Event{Type: EventWaiting, Message: msg})
+			return r.c.waitRollout(ctx, r.db, snap.statefulSets(), d.WaitUntil, func(ro phases.Rollout, msg string) {
+				r.emit(Event{Type: EventWaiting, Message: msg, Rollout: &ro})
 			})
 		})
 		if err != nil {

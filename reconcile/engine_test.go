@@ -537,7 +537,7 @@ func TestRolloutWaitSurvivesAnExpiredWatch(t *testing.T) {
 		ErrorEvent: true,
 		Expire: func(_ string, u *unstructured.Unstructured) bool {
 			ready, _, _ := unstructured.NestedInt64(u.Object, "status", "readyReplicas")
-			return ready == 3
+			return u.GetName() == "orders-replica" && ready == 2
 		},
 	}
 	clients, err := cmdutil.NewClients(fault.Start(t, env.Config), h.ns, true, 0, 0)

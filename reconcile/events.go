@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
 )
 
 // EventType classifies a progress event.
@@ -26,7 +27,9 @@ type Event struct {
 	Type            EventType
 	From, To        v1alpha1.Phase
 	Change          *Change
-	Message         string
+	// Rollout is the StatefulSets' rollout, on the events of a rollout wait.
+	Rollout *phases.Rollout
+	Message string
 	// Elapsed is the time since the reconcile of this Database started.
 	Elapsed time.Duration
 }

@@ -218,7 +218,7 @@ func (m *memCluster) delete(_ context.Context, live *unstructured.Unstructured) 
 }
 
 // waitRollout plays the StatefulSet controller: the StatefulSet is rolled out.
-func (m *memCluster) waitRollout(ctx context.Context, db *v1alpha1.Database, _ *unstructured.Unstructured, until time.Time, _ func(string)) error {
+func (m *memCluster) waitRollout(ctx context.Context, db *v1alpha1.Database, _ map[string]*unstructured.Unstructured, until time.Time, _ func(phases.Rollout, string)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.check("wait", "StatefulSet/"+db.StatefulSetName()); err != nil {

@@ -33,9 +33,16 @@ type passwordOf struct {
 // liveOf is the live object of a child, nil when it does not exist.
 func (s *snapshot) liveOf(r phases.Ref) *unstructured.Unstructured { return s.live[r] }
 
-// statefulSet is the live StatefulSet, nil when it does not exist.
-func (s *snapshot) statefulSet(db *v1alpha1.Database) *unstructured.Unstructured {
-	return s.live[phases.Ref{Kind: phases.KindStatefulSet, Name: db.StatefulSetName()}]
+// statefulSets are the StatefulSets a rollout waits for, by name, as observed (nil
+// when not seen): the primary's, and the replicas' when the spec has them written.
+func (s *snapshot) statefulSets() map[string]*unstructured.Unstructured {
+	out := map[string]*unstructured.Unstructured{}
+	for _, c := range s.obs.Children {
+		if c.Kind == phases.KindStatefulSet && !c.Prune {
+			out[c.Name] = s.live[c.Ref]
+		}
+	}
+	return out
 }
 
 // observe reads every child the Database can have, builds the desired ones, and

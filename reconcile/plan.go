@@ -331,14 +331,12 @@ func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs ph
 		return NewChange(cs.Phase, cs.Kind, live, nil), nil, nil
 	}
 	if cs.Kind == phases.KindSecret && live == nil {
-		created, err := w.Create(ctx, cs.Desired)
-		if err != nil && !apierrors.IsAlreadyExists(err) {
+		// The dry run of the POST reconcile makes (its permission, its validity);
+		// the change shown is the whole Secret the apply after it writes.
+		if _, err := w.Create(ctx, cs.CreateBody()); err != nil && !apierrors.IsAlreadyExists(err) {
 			return Change{}, nil, err
 		}
-		if created == nil {
-			created = cs.Desired
-		}
-		return NewChange(cs.Phase, cs.Kind, nil, created, cs.Generated...), nil, nil
+		return NewChange(cs.Phase, cs.Kind, nil, cs.Desired, cs.Generated...), nil, nil
 	}
 	if live != nil && !cs.Drifted() {
 		// Every field dbctl applies is in the live object as dbctl owns it: a

@@ -53,9 +53,10 @@ type rolloutSub struct {
 }
 
 // subscribe registers a waiter for StatefulSet name in namespace ns, starting the
-// namespace's watch when it is the first. The waiter is signalled at once when the
-// watch already knows the object. close must be called.
-func (h *rolloutWatches) subscribe(c client.WithWatch, ns, name string) *rolloutSub {
+// namespace's watch when it is the first. The waiter is signalled on signal (which
+// several subscriptions of one waiter may share; capacity 1), at once when the watch
+// already knows the object. close must be called.
+func (h *rolloutWatches) subscribe(c client.WithWatch, ns, name string, signal chan struct{}) *rolloutSub {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.ns == nil {
@@ -72,7 +73,7 @@ func (h *rolloutWatches) subscribe(c client.WithWatch, ns, name string) *rollout
 		w.idle.Stop()
 		w.idle = nil
 	}
-	s := &rolloutSub{w: w, name: name, signal: make(chan struct{}, 1)}
+	s := &rolloutSub{w: w, name: name, signal: signal}
 	if w.subs[name] == nil {
 		w.subs[name] = map[*rolloutSub]struct{}{}
 	}

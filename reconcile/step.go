@@ -140,9 +140,10 @@ func (r *run) writeChildren(ctx context.Context, s *snapshot, p v1alpha1.Phase) 
 		}
 		created := false
 		if cs.Kind == phases.KindSecret && live == nil {
-			// Create, never apply, a new Secret: if another run created it meanwhile,
-			// its password stands and this run reads it on the next observation.
-			obj, err := r.c.create(ctx, cs.Desired)
+			// Create, never apply, a new Secret's password: if another run created it
+			// meanwhile, its password stands and this run reads it on the next
+			// observation. The apply below writes the other keys.
+			obj, err := r.c.create(ctx, cs.CreateBody())
 			if apierrors.IsAlreadyExists(err) {
 				return changes, takeOvers, errSecretRace
 			}
@@ -150,14 +151,15 @@ func (r *run) writeChildren(ctx context.Context, s *snapshot, p v1alpha1.Phase) 
 				return changes, takeOvers, err
 			}
 			live, created = obj, true
-			changes = append(changes, NewChange(p, cs.Kind, nil, obj, cs.Generated...))
 		}
 		after, took, err := r.c.apply(ctx, cs.Desired, live)
 		if err != nil {
 			return changes, takeOvers, err
 		}
 		takeOvers = append(takeOvers, took...)
-		if !created {
+		if created {
+			changes = append(changes, NewChange(p, cs.Kind, nil, after, cs.Generated...))
+		} else {
 			changes = append(changes, NewChange(p, cs.Kind, live, after))
 		}
 	}

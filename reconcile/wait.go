@@ -13,34 +13,35 @@ import (
 // heartbeat is how often a long wait reports that it is still waiting.
 const heartbeat = 15 * time.Second
 
-// waitRollout waits until the StatefulSet's rollout is Current (kstatus), until is
-// reached (the verify deadline), or ctx ends. It does not poll: it follows the
-// namespace's shared watch (rolloutWatches, an informer), which is re-established
-// when the server closes it or its resourceVersion expires. It returns nil when the
-// rollout is complete, when the StatefulSet was
-// deleted (the caller decides again) and at the deadline; an error when the watch
-// failed. It reports progress changes and a heartbeat.
-func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, from *unstructured.Unstructured, until time.Time, report func(string)) error {
+// waitRollout waits until every StatefulSet in sets (by name: the primary's and
+// the replicas', each as last observed, nil when not seen yet) is rolled out the
+// way kstatus computes it, until is reached (the verify deadline), or ctx ends. It
+// does not poll: it follows the namespace's shared watch (rolloutWatches, an
+// informer), which is re-established when the server closes it or its
+// resourceVersion expires. It returns nil when the rollout is complete, when a
+// StatefulSet was deleted (the caller decides again) and at the deadline; an error
+// when the watch failed. It reports the combined progress when it changes, and a
+// heartbeat.
+func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, sets map[string]*unstructured.Unstructured, until time.Time, report func(phases.Rollout, string)) error {
 	if !until.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
 	}
-	last := "the StatefulSet rollout"
-	var minGeneration int64
-	if from != nil {
-		r := phases.RolloutOf(from)
-		if r.Current {
-			return nil
-		}
-		last = r.Progress()
-		minGeneration = from.GetGeneration()
+	w := newRolloutView(sets)
+	if w.rollout().Current {
+		return nil
 	}
-	sub := e.rollouts.subscribe(e.Client, db.Namespace, db.StatefulSetName())
-	defer sub.close()
+	signal := make(chan struct{}, 1)
+	subs := map[string]*rolloutSub{}
+	for name := range sets {
+		subs[name] = e.rollouts.subscribe(e.Client, db.Namespace, name, signal)
+		defer subs[name].close()
+	}
 	// Say what is awaited now, not only when it changes: a rollout stuck at its
 	// first state (pods unschedulable) would otherwise be silent until the heartbeat.
-	report("waiting for " + last)
+	last := w.rollout()
+	report(last, "waiting for "+last.Progress())
 	tick := e.clock().NewTicker(heartbeat)
 	defer tick.Stop()
 	for {
@@ -48,25 +49,72 @@ func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, from *u
 		case <-ctx.Done():
 			return nil // the deadline: the caller decides again
 		case <-tick.C():
-			report("still waiting for " + last)
-		case <-sub.signal:
-			u, deleted, err := sub.state()
-			switch {
-			case err != nil:
+			report(last, "still waiting for "+last.Progress())
+		case <-signal:
+			done, err := w.update(subs)
+			if done || err != nil {
 				return err
-			case deleted:
-				return nil // decide again: it is missing now
-			case u == nil || u.GetGeneration() < minGeneration:
-				continue // the shared watch's view predates what this run applied
 			}
-			r := phases.RolloutOf(u)
-			if r.Current {
-				return nil
-			}
-			if p := r.Progress(); p != last {
-				last = p
-				report("waiting for " + p)
+			if r := w.rollout(); r.Progress() != last.Progress() || r.Current {
+				if last = r; r.Current {
+					return nil
+				}
+				report(r, "waiting for "+r.Progress())
 			}
 		}
 	}
+}
+
+// rolloutView is what one waiter knows of its StatefulSets.
+type rolloutView struct {
+	latest        map[string]*unstructured.Unstructured
+	minGeneration map[string]int64
+}
+
+func newRolloutView(sets map[string]*unstructured.Unstructured) *rolloutView {
+	v := &rolloutView{latest: map[string]*unstructured.Unstructured{}, minGeneration: map[string]int64{}}
+	for name, obj := range sets {
+		v.latest[name] = obj
+		if obj != nil {
+			v.minGeneration[name] = obj.GetGeneration()
+		}
+	}
+	return v
+}
+
+// update takes what the subscriptions were told. done is true when a StatefulSet
+// was deleted (decide again: it is missing now); an error ended the watch. A view
+// older than the generation this run observed is ignored (the shared watch's
+// predates what this run applied).
+func (v *rolloutView) update(subs map[string]*rolloutSub) (done bool, err error) {
+	for name, sub := range subs {
+		u, deleted, err := sub.state()
+		switch {
+		case err != nil:
+			return true, err
+		case deleted:
+			return true, nil
+		case u == nil || u.GetGeneration() < v.minGeneration[name]:
+			continue
+		}
+		v.latest[name] = u
+	}
+	return false, nil
+}
+
+// rollout is the StatefulSets' rollout together.
+func (v *rolloutView) rollout() phases.Rollout {
+	var out *phases.Rollout
+	for _, obj := range v.latest {
+		r := phases.RolloutOf(obj)
+		if out == nil {
+			out = &r
+			continue
+		}
+		*out = out.And(r)
+	}
+	if out == nil {
+		return phases.Rollout{}
+	}
+	return *out
 }

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"fmt"
 	"io"
-	"regexp"
 	"sync"
 	"time"
 
@@ -32,8 +31,6 @@ type liveState struct {
 	start    time.Time
 	end      time.Time
 }
-
-var replicasRE = regexp.MustCompile(`(\d+/\d+) replicas ready`)
 
 func newLive(w io.Writer, style render.Style) *live {
 	l := &live{w: w, style: style, states: map[string]*liveState{}, stop: make(chan struct{})}
@@ -78,8 +75,8 @@ func (l *live) print(ev reconcile.Event, lines []string) {
 			st.end = ev.Time
 		}
 	case reconcile.EventWaiting:
-		if m := replicasRE.FindStringSubmatch(ev.Message); m != nil {
-			st.replicas = m[1] + " ready"
+		if ev.Rollout != nil {
+			st.replicas = fmt.Sprintf("%d/%d ready", ev.Rollout.Ready, ev.Rollout.Desired)
 		}
 	}
 	l.draw()

@@ -160,7 +160,7 @@ func TestLoadGood(t *testing.T) {
 		"JSON input": {
 			files: map[string]string{"db.json": `{"apiVersion": "dbctl.io/v1alpha1", "kind": "Database",
  "metadata": {"name": "j"},
- "spec": {"engine": "mysql", "version": "8.0", "replicas": 2, "storage": {"size": 5368709120}}}
+ "spec": {"engine": "mariadb", "version": "11.4", "replicas": 2, "storage": {"size": 5368709120}}}
 {"apiVersion": "dbctl.io/v1alpha1", "kind": "Database", "metadata": {"name": "k"},
  "spec": {"engine": "postgres", "version": "15", "storage": {"size": "1Gi"}}}`},
 			paths: []string{"db.json"},

@@ -202,7 +202,7 @@ func TestPlanGoldenOffline(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Assert(t, "plan-offline-several.txt", b.String())
-	if !strings.HasSuffix(b.String(), "\nTotal: 11 to add, 0 to change, 0 to delete, 0 unchanged.\n") {
+	if !strings.HasSuffix(b.String(), "\nTotal: 14 to add, 0 to change, 0 to delete, 0 unchanged.\n") {
 		t.Errorf("no total line:\n%s", b.String())
 	}
 	if strings.Contains(b.String(), "\x1b[") {
@@ -239,7 +239,7 @@ func TestPlanJSONValidatesAgainstTheSchema(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Counts != (render.Counts{Add: 11, Change: 2, Delete: 1, Conflicts: 1}) || !back.HasChanges {
+	if back.Counts != (render.Counts{Add: 14, Change: 2, Delete: 1, Conflicts: 1}) || !back.HasChanges {
 		t.Errorf("counts %+v", back.Counts)
 	}
 	f := back.Databases[2].Changes[0].Fields

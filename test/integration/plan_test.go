@@ -179,7 +179,7 @@ func TestPlanChangesNothingThenReconcileThenNoChanges(t *testing.T) {
 	// Reconcile shows its changes phase by phase, as plan renders them.
 	_, progress := f.reconcile(file)
 	for _, want := range []string{"/orders:   + Secret " + f.ns + "/orders-credentials", "/orders:   + StatefulSet " + f.ns + "/orders",
-		"/orders:       spec.replicas: 3"} {
+		"/orders:   + StatefulSet " + f.ns + "/orders-replica", "/orders:       spec.replicas: 2"} {
 		if !strings.Contains(progress, want) {
 			t.Errorf("reconcile progress lacks %q:\n%s", want, progress)
 		}
@@ -191,20 +191,22 @@ func TestPlanChangesNothingThenReconcileThenNoChanges(t *testing.T) {
 	out, _ = f.plan(0, "-f", file, "--detailed-exitcode")
 	f.golden("plan-nochange.txt", out)
 	out, _ = f.plan(0, "orders", "-n", f.ns, "--detailed-exitcode")
-	if !strings.Contains(out, "Plan: 0 to add, 0 to change, 0 to delete, 6 unchanged.") {
+	if !strings.Contains(out, "Plan: 0 to add, 0 to change, 0 to delete, 9 unchanged.") {
 		t.Errorf("plan by name:\n%s", out)
 	}
 	requireSameInventory(t, "plan without changes", before, inventory(t))
 
-	// A spec change: one replica (the PodDisruptionBudget goes), another config.
+	// A spec change: one replica (the replicas scale to 0; the read-only Service and
+	// the PodDisruptionBudget go), another config.
 	file = f.file("orders.yaml", f.postgres("orders", 1, "  parameters: {max_connections: \"300\"}\n"))
 	out, _ = f.plan(2, "-f", file, "--detailed-exitcode")
 	f.golden("plan-update.txt", out)
 	jsonOut, _ = f.plan(0, "-f", file, "-o", "json")
 	validatePlanJSON(t, jsonOut)
 	requireSameInventory(t, "plan of a spec change", before, inventory(t))
-	for _, want := range []string{"~ StatefulSet", "spec.replicas: 3 → 1", "- PodDisruptionBudget", "-    max_connections = '200'",
-		"+    max_connections = '300'", "phase: Ready → Updating → Verifying → Ready", "Plan: 0 to add, 2 to change, 1 to delete, 3 unchanged."} {
+	for _, want := range []string{"~ StatefulSet " + f.ns + "/orders-replica", "spec.replicas: 2 → 0", "- PodDisruptionBudget",
+		"- Service " + f.ns + "/orders-ro", "data.ro-uri: (sensitive value)", "-    max_connections = '200'",
+		"+    max_connections = '300'", "phase: Ready → Updating → Verifying → Ready", "Plan: 0 to add, 4 to change, 2 to delete, 2 unchanged."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the plan lacks %q", want)
 		}
@@ -238,7 +240,7 @@ func TestPlanDrift(t *testing.T) {
 	f.reconcile(file)
 	f.uid("orders")
 	// kubectl scale: an Update through the scale subresource.
-	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "orders"}}
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "orders-replica"}}
 	if err := env.Client.SubResource("scale").Patch(context.Background(), sts,
 		client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"replicas":1}}`)), client.FieldOwner("kubectl-scale")); err != nil {
 		t.Fatal(err)
@@ -249,7 +251,7 @@ func TestPlanDrift(t *testing.T) {
 	f.golden("plan-drift.txt", out)
 	// From the cluster (no file) the drift shows the same way.
 	out2, _ := f.plan(2, "orders", "-n", f.ns, "--detailed-exitcode")
-	if !strings.Contains(out2, "spec.replicas: 1 → 3") {
+	if !strings.Contains(out2, "spec.replicas: 1 → 2") {
 		t.Errorf("plan by name does not show the drift:\n%s", out2)
 	}
 }
@@ -264,7 +266,7 @@ func TestPlanSeveralDatabases(t *testing.T) {
 	out, _ := f.plan(2, "-f", f.dir, "--detailed-exitcode", "--concurrency", "2")
 	requireSameInventory(t, "plan of several Databases", before, inventory(t))
 	f.golden("plan-several.txt", out)
-	if !strings.HasSuffix(out, "\nTotal: 10 to add, 0 to change, 0 to delete, 6 unchanged.\n") {
+	if !strings.HasSuffix(out, "\nTotal: 10 to add, 0 to change, 0 to delete, 9 unchanged.\n") {
 		t.Errorf("total line:\n%s", out)
 	}
 	jsonOut, _ := f.plan(0, "-f", f.dir, "-o", "json")
@@ -278,8 +280,8 @@ func TestPlanConflictWithAnotherApplier(t *testing.T) {
 	f.reconcile(file)
 	other := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps/v1", "kind": "StatefulSet",
-		"metadata": map[string]any{"name": "orders", "namespace": f.ns},
-		"spec":     map[string]any{"replicas": int64(2)},
+		"metadata": map[string]any{"name": "orders-replica", "namespace": f.ns},
+		"spec":     map[string]any{"replicas": int64(4)},
 	}}
 	if err := env.Client.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(other),
 		client.FieldOwner("argocd-controller"), client.ForceOwnership); err != nil {
@@ -287,8 +289,8 @@ func TestPlanConflictWithAnotherApplier(t *testing.T) {
 	}
 	before := inventory(t)
 	out, _ := f.plan(2, "-f", file, "--detailed-exitcode")
-	for _, want := range []string{"! StatefulSet " + f.ns + "/orders: conflict with another applier",
-		"owned by another applier: argocd-controller: .spec.replicas", "spec.replicas: 2 → 3", "Conflicts: 1 object"} {
+	for _, want := range []string{"! StatefulSet " + f.ns + "/orders-replica: conflict with another applier",
+		"owned by another applier: argocd-controller: .spec.replicas", "spec.replicas: 4 → 2", "Conflicts: 1 object"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the plan lacks %q:\n%s", want, out)
 		}

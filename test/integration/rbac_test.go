@@ -391,7 +391,7 @@ func TestRBACRoleIsEnough(t *testing.T) {
 	tr.run(0, kc, "status", "orders", "-n", ns, "-o", "yaml")
 	tr.run(0, kc, "reconcile", "--all", "-n", ns, "--timeout", "1m")
 
-	// Replicas 3 → 1: the PodDisruptionBudget is deleted.
+	// Replicas 3 → 1: the read-only Service and the PodDisruptionBudget are deleted.
 	tr.run(0, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, deps), "--timeout", "1m")
 	pdb := &policyv1.PodDisruptionBudget{}
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "orders"}, pdb); !apierrors.IsNotFound(err) {
@@ -471,6 +471,13 @@ func rbacProofs() map[string]rbacScenario {
 			t.Fatal(err)
 		}
 	}
+	// A Ready Database with 3 replicas (the admin's), scaled to 1 by the user: the
+	// read-only Service and the PodDisruptionBudget are deleted.
+	scaledDown := func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+		env.SimulateRollouts(t, ns)
+		tr.run(0, env.Kubeconfig, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
+		return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
+	}
 	return map[string]rbacScenario{
 		"patch databases.dbctl.io":  reconcileNew,
 		"create databases.dbctl.io": reconcileNew,
@@ -516,12 +523,8 @@ func rbacProofs() map[string]rbacScenario {
 		"get poddisruptionbudgets.policy":    reconcileNew,
 		"patch poddisruptionbudgets.policy":  reconcileNew,
 		"create poddisruptionbudgets.policy": reconcileNew,
-		"delete poddisruptionbudgets.policy": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
-			// A Ready Database with 3 replicas (the admin's), scaled to 1 by the user.
-			env.SimulateRollouts(t, ns)
-			tr.run(0, env.Kubeconfig, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
-			return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
-		},
+		"delete poddisruptionbudgets.policy": scaledDown,
+		"delete services":                    scaledDown,
 	}
 }
 

@@ -53,7 +53,8 @@ func TestStatusReadyNotReadyFailedNotFound(t *testing.T) {
 
 	out, _ := f.status(0, "orders", "-n", f.ns)
 	for _, want := range []string{"Database " + f.ns + "/orders", "phase:      Ready", "endpoint:   orders." + f.ns + ".svc:5432",
-		"generation: 1 (observed 1)", "Ready                  True    Reconciled", "StatefulSet          orders              3/3 ready",
+		"generation: 1 (observed 1)", "Ready                  True    Reconciled", "StatefulSet          orders              1/1 ready",
+		"StatefulSet          orders-replica      2/2 ready", "Service              orders-ro           present",
 		"Secret               orders-credentials  present", "PodDisruptionBudget  orders              present"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
@@ -70,7 +71,7 @@ func TestStatusReadyNotReadyFailedNotFound(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if doc.FormatVersion != 1 || len(doc.Databases) != 1 || !doc.Databases[0].Ready || len(doc.Databases[0].Children) != 6 {
+	if doc.FormatVersion != 1 || len(doc.Databases) != 1 || !doc.Databases[0].Ready || len(doc.Databases[0].Children) != 9 {
 		t.Errorf("json: %s", out)
 	}
 	out, _ = f.status(0, "orders", "-n", f.ns, "-o", "yaml")
