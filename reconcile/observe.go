@@ -20,7 +20,7 @@ type snapshot struct {
 	live phases.Live
 	// The passwords of the credentials and replication Secrets: the live Secrets',
 	// or new ones (generated true) for Secrets not created yet.
-	password, replication             passwordOf
+	password, replication passwordOf
 }
 
 // passwordOf is a Secret's password and whether it was generated for a Secret that
