@@ -139,7 +139,8 @@ func Files(in Input) (map[string]string, error) {
 
 // ConfigHash is a hash of the server configuration files only (Paths.ConfigFiles),
 // for the pod template's config-hash annotation: a change to the config restarts
-// the servers, a change to a script alone does not.
+// the servers, a change to a script alone does not (the new script runs at the
+// pods' next start).
 func ConfigHash(in Input) (string, error) {
 	files, err := Files(in)
 	if err != nil {
@@ -149,11 +150,15 @@ func ConfigHash(in Input) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return configHash(files, l.ConfigFiles), nil
+}
+
+func configHash(files map[string]string, names []string) string {
 	h := sha256.New()
-	for _, name := range l.ConfigFiles {
+	for _, name := range names {
 		fmt.Fprintf(h, "%s\x00%d\x00%s", name, len(files[name]), files[name])
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // parameterName is the API's rule for spec.parameters names.

@@ -10,7 +10,9 @@ var mariadbDefaults = map[string]string{
 	"binlog_expire_logs_seconds": "604800", // a replica may be away for a week and resume
 	"character_set_server":       "utf8mb4",
 	"collation_server":           "utf8mb4_unicode_ci",
+	"master_retry_count":         "4294967295", // a replica keeps retrying a primary that is away (default: gives up after ~6 days)
 	"max_connections":            "151",
+	"relay_log_recovery":         "ON", // a replica that crashed fetches its relay log again
 	"sync_binlog":                "1",
 }
 

@@ -23,7 +23,6 @@ readonly VOLUME=/var/lib/postgresql/data
 readonly DATA=$VOLUME/pgdata
 readonly RUN_DIR=/var/run/postgresql
 readonly PRIVATE=$RUN_DIR/.dbctl
-readonly GROUP=dbctl_replication
 readonly WATCH_INTERVAL=3
 
 log() { printf '%s dbctl-bootstrap %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${POD_NAME:-?}" "$*" >&2; }
@@ -351,7 +350,8 @@ replica() {
 
 main() {
 	check_env
-	mkdir -p -m 0700 "$PRIVATE"
+	mkdir -p "$PRIVATE"
+	chmod 0700 "$PRIVATE"
 	log "bootstrap as $DBCTL_ROLE"
 	case $DBCTL_ROLE in
 	primary) primary ;;
