@@ -124,7 +124,16 @@
 //	          --master-data of the application database, loaded without binary
 //	          logging, then CHANGE MASTER ... MASTER_USE_GTID=slave_pos; at every
 //	          start CHANGE MASTER again with the current host and password; the
-//	          server runs with read_only=ON.
+//	          server runs with read_only=ON. A replica whose position the primary
+//	          cannot serve (its binary logs purged, or a primary behind it: a
+//	          re-created one) is cloned again at its next start.
+//
+// A running replica in that state would otherwise wait forever (nothing restarts
+// a running pod): a loop beside the server (like the primary's) watches it and,
+// when the primary confirms it (PostgreSQL: not streaming and the slot lost or
+// missing; MariaDB: replication stopped with error 1236, the reason kept in
+// /var/lib/mysql/data.reclone), stops the server; the kubelet restarts the
+// container and the bootstrap clones again.
 //
 // Scripts never print a password nor pass one in a command's arguments: psql
 // reads them from its environment (\getenv) or a 0600 passfile in the private

@@ -29,7 +29,8 @@ readonly RUN_DIR=/run/mysqld
 readonly SOCKET=$RUN_DIR/mysqld.sock
 readonly PRIVATE=$RUN_DIR/.dbctl
 readonly BOOT_SOCKET=$PRIVATE/boot/mysqld.sock
-readonly WATCH_INTERVAL=3
+readonly RECLONE=$VOLUME/data.reclone
+readonly WATCH_INTERVAL=3 REPLICA_WATCH_INTERVAL=5
 
 log() { printf '%s dbctl-bootstrap %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${POD_NAME:-?}" "$*" >&2; }
 die() {
@@ -281,21 +282,114 @@ clone() {
 	log "clone complete"
 }
 
+# gtid_seqs prints "domain seq_no" for each GTID of a list such as 0-1-12,1-2-7.
+gtid_seqs() {
+	local g list
+	IFS=, read -ra list <<<"${1//[][ ]/}"
+	for g in "${list[@]}"; do
+		[[ -n $g ]] && echo "${g%%-*} ${g##*-}"
+	done
+}
+
+# reclone_reason prints why this replica cannot resume from its GTID position and
+# succeeds when the primary's binary log ends before that position (another or a
+# re-created primary) or starts after it (purged). It fails when the replica can
+# resume (1) or the primary cannot be asked (2, the error printed). It needs the
+# temporary server running on the replica's data.
+reclone_reason() {
+	local mine current first oldest d n
+	local -A have=() cur=() old=()
+	mine=$(boot_sql <<<'SELECT @@global.gtid_slave_pos') || return 2
+	if ! current=$(primary_client mariadb --connect-timeout=5 -N -B -e 'SELECT @@global.gtid_binlog_pos' 2>&1) ||
+		! first=$(primary_client mariadb --connect-timeout=5 -N -B -e 'SHOW BINARY LOGS' 2>&1) ||
+		! oldest=$(primary_client mariadb --connect-timeout=5 -N -B \
+			-e "SHOW BINLOG EVENTS IN $(sql_str "${first%%$'\t'*}") LIMIT 4" 2>&1); then
+		oneline "$current $first $oldest"
+		return 2
+	fi
+	oldest=$(awk -F'\t' '$3 == "Gtid_list" { print $6 }' <<<"$oldest")
+	while read -r d n; do have[$d]=$n; done < <(gtid_seqs "$mine")
+	while read -r d n; do cur[$d]=$n; done < <(gtid_seqs "$current")
+	while read -r d n; do old[$d]=$n; done < <(gtid_seqs "$oldest")
+	for d in "${!have[@]}"; do
+		if ((${have[$d]} > ${cur[$d]:-0})); then
+			echo "the primary's binary log ends before this replica's position (${current:-empty} < $mine): another or a re-created primary"
+			return 0
+		fi
+	done
+	for d in "${!old[@]}"; do
+		if ((${have[$d]:-0} < ${old[$d]})); then
+			echo "the primary purged the binary logs this replica needs (they start after $oldest, this replica is at ${mine:-the beginning})"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# watch_replica runs beside the server (its parent is the server, so it always
+# exits 0). When the primary refuses the replica's GTID position for good (error
+# 1236: binary logs purged, or a primary behind the replica), it records why in
+# RECLONE and stops the server; the kubelet restarts the container and the
+# bootstrap clones again.
+watch_replica() {
+	set +e
+	trap 'exit 0' EXIT TERM INT HUP
+	local failed=0 status reason
+	while kill -0 "$SERVER_PID" 2>/dev/null; do
+		sleep "$REPLICA_WATCH_INTERVAL"
+		status=$(mariadb --no-defaults -S "$SOCKET" -u "$OS_USER" -e 'SHOW SLAVE STATUS\G' 2>/dev/null)
+		if [[ $(sed -n 's/^ *Last_IO_Errno: //p' <<<"$status") != 1236 ]]; then
+			failed=0
+			continue
+		fi
+		((++failed >= 2)) || continue
+		reason="the primary cannot serve this replica's GTID position ($(sed -n 's/^ *Last_IO_Error: //p' <<<"$status"))"
+		printf '%s\n' "$reason" >"$RECLONE"
+		log "$reason: stopping the server so that its next start clones it again"
+		kill -TERM "$SERVER_PID"
+		exit 0
+	done
+}
+
+# resume prepares existing replica data: clone again when it cannot resume, else
+# point replication at the primary with the current host and password.
+resume() {
+	local reason rc
+	temp_start "$DATA"
+	if [[ -s $RECLONE ]]; then
+		reason=$(<"$RECLONE")
+	else
+		reason=$(reclone_reason) && rc=0 || rc=$?
+		if ((rc != 0)); then
+			((rc == 1)) || log "the primary is not reachable now ($reason): starting the replica, it replicates once the primary is back"
+			{
+				sql_accounts
+				echo "STOP SLAVE;"
+				sql_change_master
+			} | boot_sql
+			temp_stop
+			return
+		fi
+	fi
+	temp_stop
+	log "$reason: cloning again"
+	rm -rf "$DATA"
+	sync "$VOLUME"
+	rm -f "$RECLONE"
+	clone
+}
+
 replica() {
 	read_repl_credentials
 	refuse_foreign
 	if has_data "$DATA"; then
-		temp_start "$DATA"
-		{
-			sql_accounts
-			echo "STOP SLAVE;"
-			sql_change_master
-		} | boot_sql
-		temp_stop
+		resume
 	else
 		clone
 	fi
 	unset DBCTL_PASSWORD REPL_PASSWORD
+	SERVER_PID=$$
+	watch_replica &
 	log "starting the replica (server_id $SERVER_ID, read-only)"
 	exec mariadbd --defaults-file="$CNF" --server-id="$SERVER_ID" --read-only=ON
 }

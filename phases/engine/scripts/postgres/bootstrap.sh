@@ -23,7 +23,7 @@ readonly VOLUME=/var/lib/postgresql/data
 readonly DATA=$VOLUME/pgdata
 readonly RUN_DIR=/var/run/postgresql
 readonly PRIVATE=$RUN_DIR/.dbctl
-readonly WATCH_INTERVAL=3
+readonly WATCH_INTERVAL=3 REPLICA_WATCH_INTERVAL=5
 
 log() { printf '%s dbctl-bootstrap %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${POD_NAME:-?}" "$*" >&2; }
 die() {
@@ -301,6 +301,7 @@ clone() {
 	remove_leftover "$tmp"
 	wait_for_primary
 	ensure_slot
+	mkdir -m 0700 "$tmp"
 	log "cloning the primary $DBCTL_PRIMARY_HOST:$DBCTL_PORT with pg_basebackup (slot $SLOT)"
 	pg_basebackup -d "$CONNINFO" -D "$tmp" -X stream -S "$SLOT" -c fast -w
 	touch "$tmp/standby.signal"
@@ -308,42 +309,75 @@ clone() {
 	log "clone complete"
 }
 
-# must_reclone succeeds when the standby cannot resume: the primary lost its slot
-# (dropped, or invalidated by max_slot_wal_keep_size) or is another system. An
-# unreachable primary is no reason: the standby starts and streams once it is back.
-must_reclone() {
+# reclone_reason prints why the standby cannot resume and succeeds when the
+# primary lost its slot (dropped, or invalidated by max_slot_wal_keep_size) or is
+# another database system. It fails when the standby can resume (1) or the
+# primary cannot be asked (2, the error printed): an unreachable primary is no
+# reason to clone, the standby starts and streams once it is back.
+reclone_reason() {
 	local out local_id state
 	if ! out=$(repl_psql IDENTIFY_SYSTEM 2>&1); then
-		log "the primary is not reachable now ($(oneline "$out")): starting the standby, it streams once the primary is back"
-		return 1
+		oneline "$out"
+		return 2
 	fi
 	local_id=$(LC_ALL=C pg_controldata -D "$DATA" | sed -n 's/^Database system identifier: *//p')
 	if [[ ${out%%|*} != "$local_id" ]]; then
-		log "the primary is another database system (${out%%|*}, this standby: $local_id): cloning again"
+		echo "the primary is another database system (${out%%|*}, this standby: $local_id)"
 		return 0
 	fi
-	state=$(slot_state) || return 1
+	state=$(slot_state) || return 2
 	case $state in
-	missing) log "replication slot $SLOT is missing on the primary: cloning again" ;;
-	lost) log "replication slot $SLOT was invalidated on the primary (WAL retention bound): cloning again" ;;
-	ok) return 1 ;;
+	missing) echo "replication slot $SLOT is missing on the primary" ;;
+	lost) echo "replication slot $SLOT was invalidated on the primary (WAL retention bound)" ;;
+	*) return 1 ;;
 	esac
 }
 
+# watch_replica runs beside the standby (its parent is the server, so it always
+# exits 0). A running standby whose slot the primary lost would wait forever for
+# WAL that is gone: when it has not been streaming for a while and the primary
+# confirms the slot is lost, the watcher stops the server (fast shutdown); the
+# kubelet restarts the container and the bootstrap clones again.
+watch_replica() {
+	set +e
+	trap 'exit 0' EXIT TERM INT HUP
+	local idle=0 status reason
+	while kill -0 "$SERVER_PID" 2>/dev/null; do
+		sleep "$REPLICA_WATCH_INTERVAL"
+		status=$(psql -X -At -w -h "$RUN_DIR" -U postgres -d postgres -c 'SELECT status FROM pg_stat_wal_receiver' 2>/dev/null)
+		if [[ $status == streaming ]] || ! pg_isready -q -h "$RUN_DIR" -t 2; then
+			idle=0
+			continue
+		fi
+		((++idle >= 2)) || continue
+		if reason=$(reclone_reason); then
+			log "$reason: stopping the standby so that its next start clones it again"
+			kill -INT "$SERVER_PID"
+			exit 0
+		fi
+	done
+}
+
 replica() {
+	local reason
 	read_repl_credentials
 	refuse_foreign
 	if has_data "$DATA"; then
 		[[ -e $DATA/standby.signal ]] || die "$DATA is not a standby (no standby.signal): it was promoted or is a primary's; refusing to overwrite it"
-		if must_reclone; then
+		if reason=$(reclone_reason); then
+			log "$reason: cloning again"
 			rm -rf "$DATA"
 			sync "$VOLUME"
 			clone
+		elif (($? == 2)); then
+			log "the primary is not reachable now ($reason): starting the standby, it streams once the primary is back"
 		fi
 	else
 		clone
 	fi
 	unset DBCTL_PASSWORD
+	SERVER_PID=$$
+	watch_replica &
 	log "starting the standby (slot $SLOT)"
 	exec postgres -c config_file="$CONF" -c primary_conninfo="$CONNINFO" -c primary_slot_name="$SLOT"
 }
