@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,27 +37,29 @@ type credentials struct{ user, password string }
 
 // cluster is one Database: its rendered files, Secrets and pods.
 type cluster struct {
-	t       *testing.T
-	drv     driver
-	name    string
-	paths   engine.Paths
-	dir     string // everything of this cluster; removed at the end
-	netDir  string // the relays' unix sockets
-	confDir string // mounted on /etc/dbctl: exactly what engine.Files rendered
-	replDir string // mounted on /etc/dbctl-replication: the replication Secret, when written
-	app     credentials
-	repl    credentials
-	pods    []*pod // the primary, the replicas, then the client
-	mu      sync.Mutex
-	outputs []*syncBuffer // every output, checked for passwords at the end
-	secrets []string
+	t         *testing.T
+	drv       driver
+	name      string
+	paths     engine.Paths
+	dir       string // everything of this cluster; removed at the end
+	netDir    string // the relays' unix sockets
+	confDir   string // mounted on /etc/dbctl: exactly what engine.Files rendered
+	replDir   string // mounted on /etc/dbctl-replication: the replication Secret, when written
+	app       credentials
+	repl      credentials
+	pods      []*pod // the primary, the replicas, then the client
+	mu        sync.Mutex
+	outputs   []*syncBuffer // every output, checked for passwords at the end
+	secrets   []string      // passwords the test made: in no output, no process's arguments
+	stopWatch func()        // stops watchProcessArgs
 }
 
 // newCluster renders the files for params and prepares pods for a primary and
 // replicas replicas (none started).
 func newCluster(t *testing.T, drv driver, params map[string]string, replicas int) *cluster {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "dbctl-re-")
+	// Not under /tmp: every container gets its own /tmp, as in a pod.
+	dir, err := os.MkdirTemp("/var/tmp", "dbctl-re-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +73,7 @@ func newCluster(t *testing.T, drv driver, params map[string]string, replicas int
 		repl: credentials{user: "replicator", password: randomPassword(t)}}
 	c.secrets = []string{c.app.password, c.repl.password}
 	t.Cleanup(c.close)
+	c.stopWatch = c.watchProcessArgs()
 	for _, d := range []string{c.netDir, c.confDir, c.replDir} {
 		must(t, os.MkdirAll(d, 0o755))
 	}
@@ -175,6 +179,7 @@ func (c *cluster) writeEtc() {
 // DBCTL_REAL_ENGINES_LOGS=1), checks that no output
 // holds a password, and removes the cluster's files.
 func (c *cluster) close() {
+	c.stopWatch()
 	for _, p := range c.pods {
 		p.stop()
 	}
@@ -185,7 +190,9 @@ func (c *cluster) close() {
 			}
 		}
 	}
-	c.assertNoSecretsInOutputs()
+	if leak := c.secretInOutputs(); leak != "" {
+		c.t.Error(leak)
+	}
 	if err := os.RemoveAll(c.dir); err != nil {
 		c.t.Errorf("removing %s: %v", c.dir, err)
 	}
@@ -198,34 +205,83 @@ func (c *cluster) record(b *syncBuffer) {
 	c.outputs = append(c.outputs, b)
 }
 
-func (c *cluster) assertNoSecretsInOutputs() {
+// secretInOutputs describes the first output that holds a password, or returns "".
+func (c *cluster) secretInOutputs() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, b := range c.outputs {
 		s := b.String()
 		for _, secret := range c.secrets {
 			if strings.Contains(s, secret) {
-				c.t.Errorf("a password appears in an output:\n%s", tail(s, 2000))
+				return "a password appears in an output:\n" + tail(s, 2000)
 			}
 		}
 	}
+	return ""
 }
 
 // assertNoSecretsInProcessArgs: no running process has a password in its arguments.
 func (c *cluster) assertNoSecretsInProcessArgs() {
 	c.t.Helper()
+	if leak := c.secretInProcessArgs(); leak != "" {
+		c.t.Error(leak)
+	}
+}
+
+// secretInProcessArgs describes the first process with a password in its
+// arguments, or returns "".
+func (c *cluster) secretInProcessArgs() string {
+	c.mu.Lock()
+	secrets := slices.Clone(c.secrets)
+	c.mu.Unlock()
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, f := range procs {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
-		for _, secret := range c.secrets {
+		for _, secret := range secrets {
 			if bytes.Contains(b, []byte(secret)) {
-				c.t.Errorf("a password appears in the arguments of %s: %q", f, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+				return fmt.Sprintf("a password appears in the arguments of %s: %q", f, bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
 			}
 		}
 	}
+	return ""
+}
+
+// watchProcessArgs samples every process's arguments while the cluster runs, so
+// that a short-lived command with a password in its arguments is caught too.
+func (c *cluster) watchProcessArgs() (stop func()) {
+	done, finished := make(chan struct{}), make(chan string, 1)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				finished <- ""
+				return
+			case <-tick.C:
+				if leak := c.secretInProcessArgs(); leak != "" {
+					finished <- leak
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		if leak := <-finished; leak != "" {
+			c.t.Error(leak)
+		}
+	}
+}
+
+// addSecret registers a password that must appear in no output and no arguments.
+func (c *cluster) addSecret(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.secrets = append(c.secrets, s)
 }
 
 func randomPassword(t *testing.T) string {
@@ -315,10 +371,12 @@ func childPID(pid int) (int, error) {
 	return 0, errors.New("no child process")
 }
 
-// lineWriter prefixes each line written to it and passes it to w.
+// lineWriter prefixes each line written to it and passes it to w, then to
+// onLine when set (called synchronously, as soon as the line is complete).
 type lineWriter struct {
 	prefix string
 	w      io.Writer
+	onLine func(line string)
 	mu     sync.Mutex
 	buf    []byte
 }
@@ -332,7 +390,11 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 		if i < 0 {
 			return len(p), nil
 		}
-		fmt.Fprintf(l.w, "%s%s\n", l.prefix, l.buf[:i])
+		line := string(l.buf[:i])
+		fmt.Fprintf(l.w, "%s%s\n", l.prefix, line)
+		if l.onLine != nil {
+			l.onLine(line)
+		}
 		l.buf = l.buf[i+1:]
 	}
 }

@@ -1,6 +1,11 @@
 package realengine
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestMariaDBTopology(t *testing.T) { testTopology(t, mariadb{}) }
 
@@ -13,5 +18,56 @@ func TestMariaDBParameters(t *testing.T) {
 func TestMariaDBLateReplicationSecret(t *testing.T) { testLateReplicationSecret(t, mariadb{}) }
 
 func TestMariaDBInterruptedBootstrap(t *testing.T) {
-	testInterruptedBootstrap(t, mariadb{}, "starting a temporary server")
+	testInterruptedBootstrap(t, mariadb{}, "starting a temporary server", "copying the application database")
+}
+
+// TestMariaDBLostPosition: a replica whose GTID position the primary can no
+// longer serve (its binary logs purged) is cloned again on its next start; a
+// running replica that hits it (error 1236) stops itself so that the kubelet
+// restarts it.
+func TestMariaDBLostPosition(t *testing.T) {
+	drv := mariadb{}
+	requireEngine(t, drv)
+	c := newCluster(t, drv, nil, 1)
+	c.writeReplicationSecret(c.replDir, c.repl)
+	p, r := c.primary(), c.replicas()[0]
+	upCluster(t, c, r)
+	if _, err := drv.appQuery(c, p, c.app, "CREATE TABLE items (id int PRIMARY KEY, note text)"); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, c, 1, 1)
+	waitRows(t, c, r, 1, replicateLimit)
+
+	step(t, "the replica is away while the primary purges the binary logs it needs: cloned again")
+	stopGracefully(t, r)
+	insert(t, c, 2, 3)
+	purgeBinaryLogs(t, c)
+	r.startServer()
+	waitLog(t, r, "purged the binary logs this replica needs", 30*time.Second)
+	r.waitReady(readyTimeout)
+	waitRows(t, c, r, 3, replicateLimit)
+
+	step(t, "a running replica cut off while the primary purges them stops itself; its next start clones it again")
+	c.partition(r)
+	insert(t, c, 4, 5)
+	purgeBinaryLogs(t, c)
+	c.heal(r)
+	waitLog(t, r, "stopping the server so that its next start clones it again", 60*time.Second)
+	restartAfterExit(t, r, 30*time.Second)
+	waitLog(t, r, "cannot serve this replica's GTID position", 30*time.Second)
+	waitLogCount(t, r, "cloning again", 2, 30*time.Second)
+	r.waitReady(readyTimeout)
+	waitRows(t, c, r, 5, replicateLimit)
+}
+
+// purgeBinaryLogs starts a new binary log on the primary and purges the others.
+func purgeBinaryLogs(t *testing.T, c *cluster) {
+	t.Helper()
+	eventually(t, 20*time.Second, "the primary's old binary logs purged", func() error {
+		out, err := c.drv.adminQuery(c.primary(), "FLUSH BINARY LOGS; PURGE BINARY LOGS BEFORE NOW() + INTERVAL 1 DAY; SHOW BINARY LOGS")
+		if err == nil && strings.Count(out, "\n") != 0 {
+			err = fmt.Errorf("binary logs left: %s", out)
+		}
+		return err
+	})
 }

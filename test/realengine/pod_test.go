@@ -1,6 +1,7 @@
 package realengine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -8,11 +9,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
-// pod is a network + mount + UTS + PID namespace holding at most one container.
+// pod is a network + mount + UTS + IPC + PID namespace holding at most one
+// container; it has its own /run, /dev/shm and /etc (an overlay).
 type pod struct {
 	c        *cluster
 	name     string
@@ -26,6 +29,8 @@ type pod struct {
 	pid1     int // the holder namespace's init, host pid
 	box      *container
 	starts   int
+	hookMu   sync.Mutex
+	hook     func(line string) // see killAt
 }
 
 // container is the server process tree: a nested PID namespace whose init is
@@ -58,6 +63,7 @@ mkdir -p /etc/dbctl /etc/dbctl-replication
 mount --bind "$CONF_DIR" /etc/dbctl; mount -o remount,bind,ro /etc/dbctl
 mount --bind "$REPL_DIR" /etc/dbctl-replication; mount -o remount,bind,ro /etc/dbctl-replication
 mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 install -d -m 2775 -o 999 -g 999 /run/postgresql /run/mysqld
 if [[ ! -d $DATA_MOUNT ]]; then mount -t tmpfs -o mode=0755 tmpfs "$(dirname "$DATA_MOUNT")"; mkdir "$DATA_MOUNT"; fi
 mount --bind "$VOLUME" "$DATA_MOUNT"
@@ -116,7 +122,7 @@ func (p *pod) start() {
 		addrs = append(addrs, o.addr)
 	}
 	cl, sv := p.relays()
-	cmd := exec.Command("unshare", "-m", "-n", "-u", "-p", "--fork", "--kill-child", "--mount-proc", "bash", "-c", setupScript)
+	cmd := exec.Command("unshare", "-m", "-n", "-u", "-i", "-p", "--fork", "--kill-child", "--mount-proc", "bash", "-c", setupScript)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "ROOT=" + root, "ETC=" + p.c.dir,
 		"CONF_DIR=" + p.c.confDir, "REPL_DIR=" + p.replDir, "DATA_MOUNT=" + p.c.paths.DataMount,
 		"VOLUME=" + p.volume, "POD=" + p.name, "ADDRS=" + strings.Join(addrs, " "), "SELF=" + p.addr,
@@ -179,13 +185,16 @@ func (p *pod) startServer() {
 	if p.holder == nil {
 		p.start()
 	}
-	args := append(p.nsenter(), "unshare", "-p", "--fork", "--kill-child", "--mount-proc", "--")
+	// The container's own PID namespace and /tmp (fresh at each start, as a
+	// container's writable layer).
+	args := append(p.nsenter(), "unshare", "-p", "--fork", "--kill-child", "--mount-proc", "--",
+		"sh", "-c", `mount -t tmpfs -o mode=1777 tmpfs /tmp && exec "$@"`, "sh")
 	args = append(args, asServer()...)
 	args = append(args, p.c.paths.Command...)
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = podEnv(p.c, p) // nsenter, unshare and setpriv pass it on unchanged
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	w := &lineWriter{prefix: "", w: p.log}
+	w := &lineWriter{prefix: "", w: p.log, onLine: p.runHook}
 	cmd.Stdout, cmd.Stderr = w, w
 	fmt.Fprintf(p.log, "[test] starting the container (%s)\n", p.role)
 	must(t, cmd.Start())
@@ -202,6 +211,31 @@ func (p *pod) startServer() {
 	}
 	if err != nil {
 		t.Fatalf("pod %s: finding the container's init: %v", p.name, err)
+	}
+}
+
+// killAt arms a SIGKILL of the whole pod (its namespaces' init, so every process
+// in them) for the moment its container prints a line containing marker: the
+// kill lands within a few milliseconds, before the step that follows the line.
+func (p *pod) killAt(marker string) <-chan struct{} {
+	killed := make(chan struct{})
+	p.hookMu.Lock()
+	defer p.hookMu.Unlock()
+	p.hook = func(line string) {
+		if strings.Contains(line, marker) {
+			_ = syscall.Kill(p.pid1, syscall.SIGKILL)
+			p.hook = nil
+			close(killed)
+		}
+	}
+	return killed
+}
+
+func (p *pod) runHook(line string) {
+	p.hookMu.Lock()
+	defer p.hookMu.Unlock()
+	if p.hook != nil {
+		p.hook(line)
 	}
 }
 
@@ -294,4 +328,47 @@ func (p *pod) waitNotReady(timeout time.Duration) string {
 		return nil
 	})
 	return msg
+}
+
+// partition cuts pod p off from the primary: its relay to the primary is killed
+// with every connection through it, and new connections are refused.
+func (c *cluster) partition(p *pod) {
+	c.t.Helper()
+	needle := []byte("UNIX-CONNECT:" + c.socket(c.primary(), p) + "\x00")
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	killed := 0
+	for _, f := range procs {
+		b, err := os.ReadFile(f)
+		if err != nil || !bytes.Contains(b, needle) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(f))); err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+		}
+	}
+	if killed == 0 {
+		c.t.Fatalf("pod %s: no relay to the primary to cut", p.name)
+	}
+	fmt.Fprintf(p.log, "[test] cut off from the primary\n")
+}
+
+// heal restores pod p's relay to the primary.
+func (c *cluster) heal(p *pod) {
+	c.t.Helper()
+	port := strconv.Itoa(relayBasePort) // the primary is the first server
+	args := append(p.nsenter(), "socat", "TCP-LISTEN:"+port+",bind=127.0.0.1,fork,reuseaddr",
+		"UNIX-CONNECT:"+c.socket(c.primary(), p))
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	must(c.t, cmd.Start())
+	go func() { _ = cmd.Wait() }() // ends with the pod
+	eventually(c.t, 10*time.Second, "the relay listening again", func() error {
+		out, err := p.exec(false, cmd.Env, "ss", "-Hltn", "sport = :"+port)
+		if err == nil && strings.TrimSpace(out) == "" {
+			err = fmt.Errorf("not listening")
+		}
+		return err
+	})
+	fmt.Fprintf(p.log, "[test] reconnected to the primary\n")
 }

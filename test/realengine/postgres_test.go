@@ -1,6 +1,7 @@
 package realengine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ func TestPostgresParameters(t *testing.T) {
 func TestPostgresLateReplicationSecret(t *testing.T) { testLateReplicationSecret(t, postgres{}) }
 
 func TestPostgresInterruptedBootstrap(t *testing.T) {
-	testInterruptedBootstrap(t, postgres{}, "starting a temporary server")
+	testInterruptedBootstrap(t, postgres{}, "starting a temporary server", "cloning the primary")
 }
 
 // officialImageInit makes a data directory the way the official image's
@@ -68,7 +69,8 @@ func TestPostgresOfficialImageDataDirectory(t *testing.T) {
 
 // TestPostgresLostSlot: a replica whose slot the primary invalidated (the WAL
 // retention bound, max_slot_wal_keep_size) or lost is cloned again on its next
-// start instead of waiting forever for WAL that is gone.
+// start instead of waiting forever for WAL that is gone; a running standby in
+// that state stops itself so that the kubelet restarts it.
 func TestPostgresLostSlot(t *testing.T) {
 	drv := postgres{}
 	requireEngine(t, drv)
@@ -81,24 +83,13 @@ func TestPostgresLostSlot(t *testing.T) {
 	}
 	insert(t, c, 1, 1)
 	waitRows(t, c, r, 1, replicateLimit)
+	const invalidated = "was invalidated on the primary (WAL retention bound): cloning again"
 
 	step(t, "the replica is away while the primary writes more WAL than the bound: its slot is invalidated")
 	stopGracefully(t, r)
-	for i := range 4 {
-		insert(t, c, 10+i, 10+i)
-		if _, err := drv.adminQuery(p, "SELECT pg_switch_wal()"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := drv.adminQuery(p, "CHECKPOINT"); err != nil {
-		t.Fatal(err)
-	}
-	status, err := drv.adminQuery(p, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'orders_replica_0'")
-	if err != nil || status != "lost" {
-		t.Fatalf("the slot's wal_status: got %q (%v), want lost", status, err)
-	}
+	invalidateSlot(t, c, 10)
 	r.startServer()
-	waitLog(t, r, "was invalidated on the primary (WAL retention bound): cloning again", 30*time.Second)
+	waitLog(t, r, invalidated, 30*time.Second)
 	r.waitReady(readyTimeout)
 	waitRows(t, c, r, 5, replicateLimit)
 
@@ -112,4 +103,41 @@ func TestPostgresLostSlot(t *testing.T) {
 	waitLog(t, r, "is missing on the primary: cloning again", 30*time.Second)
 	r.waitReady(readyTimeout)
 	waitRows(t, c, r, 6, replicateLimit)
+
+	step(t, "a running standby cut off while its slot is invalidated stops itself; its next start clones it again")
+	c.partition(r)
+	eventually(t, 20*time.Second, "the slot inactive", func() error {
+		out, err := drv.adminQuery(p, "SELECT active FROM pg_replication_slots WHERE slot_name = 'orders_replica_0'")
+		if err == nil && out != "f" {
+			err = fmt.Errorf("active: %q", out)
+		}
+		return err
+	})
+	invalidateSlot(t, c, 30)
+	c.heal(r)
+	waitLog(t, r, "stopping the standby so that its next start clones it again", 60*time.Second)
+	restartAfterExit(t, r, 30*time.Second)
+	waitLogCount(t, r, invalidated, 2, 30*time.Second)
+	r.waitReady(readyTimeout)
+	waitRows(t, c, r, 10, replicateLimit)
+}
+
+// invalidateSlot writes four WAL segments' worth of switches (rows from..from+3)
+// and checkpoints: the replica's inactive slot falls behind max_slot_wal_keep_size.
+func invalidateSlot(t *testing.T, c *cluster, from int) {
+	t.Helper()
+	p := c.primary()
+	for i := range 4 {
+		insert(t, c, from+i, from+i)
+		if _, err := c.drv.adminQuery(p, "SELECT pg_switch_wal()"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.drv.adminQuery(p, "CHECKPOINT"); err != nil {
+		t.Fatal(err)
+	}
+	status, err := c.drv.adminQuery(p, "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'orders_replica_0'")
+	if err != nil || status != "lost" {
+		t.Fatalf("the slot's wal_status: got %q (%v), want lost", status, err)
+	}
 }

@@ -66,12 +66,28 @@ func waitRows(t *testing.T, c *cluster, p *pod, n int, timeout time.Duration) {
 // waitLog waits until pod p's log contains s.
 func waitLog(t *testing.T, p *pod, s string, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, fmt.Sprintf("%q in the log of %s", s, p.name), func() error {
-		if !strings.Contains(p.log.String(), s) {
-			return fmt.Errorf("not yet")
+	waitLogCount(t, p, s, 1, timeout)
+}
+
+// waitLogCount waits until pod p's log contains s at least n times.
+func waitLogCount(t *testing.T, p *pod, s string, n int, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, fmt.Sprintf("%q %d times in the log of %s", s, n, p.name), func() error {
+		if got := strings.Count(p.log.String(), s); got < n {
+			return fmt.Errorf("%d times", got)
 		}
 		return nil
 	})
+}
+
+// restartAfterExit waits for the container to exit by itself and starts it again,
+// as the kubelet does (restartPolicy Always).
+func restartAfterExit(t *testing.T, p *pod, timeout time.Duration) {
+	t.Helper()
+	if err := p.waitExit(timeout); err != nil {
+		t.Logf("pod %s: the container exited: %v", p.name, err)
+	}
+	p.startServer()
 }
 
 // stopGracefully stops a pod's server with SIGTERM (as the kubelet does), waits
@@ -152,7 +168,7 @@ func checkAuthentication(t *testing.T, c *cluster) {
 		t.Fatalf("the server saw the client at %q, want %s (non-loopback)", out, clientAddr)
 	}
 	wrong := credentials{user: c.app.user, password: randomPassword(t)}
-	c.secrets = append(c.secrets, wrong.password)
+	c.addSecret(wrong.password)
 	_, err = c.drv.appQuery(c, c.primary(), wrong, "SELECT 1")
 	if err == nil || !strings.Contains(err.Error(), c.drv.wrongPassword(c)) {
 		t.Fatalf("a wrong password: want an error with %q, got %v", c.drv.wrongPassword(c), err)
@@ -165,7 +181,7 @@ func checkAuthentication(t *testing.T, c *cluster) {
 func checkWrongReplicationPassword(t *testing.T, c *cluster, bad *pod) {
 	t.Helper()
 	wrong := credentials{user: c.repl.user, password: randomPassword(t)}
-	c.secrets = append(c.secrets, wrong.password)
+	c.addSecret(wrong.password)
 	bad.replDir = filepath.Join(c.dir, "wrong-replication")
 	c.writeReplicationSecret(bad.replDir, wrong)
 	bad.extraEnv = []string{"DBCTL_WAIT_TIMEOUT=6"}
@@ -282,26 +298,18 @@ func testLateReplicationSecret(t *testing.T, drv driver) {
 	c.assertNoSecretsInProcessArgs()
 }
 
-// testInterruptedBootstrap: a bootstrap killed half-way (after the data directory
-// was initialised, while the users are being created) leaves no data directory
-// that could be taken for a complete one, and is redone on the next start.
-func testInterruptedBootstrap(t *testing.T, drv driver, marker string) {
+// testInterruptedBootstrap: a bootstrap killed half-way (the primary's after the
+// data directory was initialised, while the users are being created; a replica's
+// while it clones) leaves no data directory that could be taken for a complete
+// one, and is redone on the next start.
+func testInterruptedBootstrap(t *testing.T, drv driver, initMarker, cloneMarker string) {
 	requireEngine(t, drv)
-	c := newCluster(t, drv, nil, 0)
+	c := newCluster(t, drv, nil, 1)
 	c.writeReplicationSecret(c.replDir, c.repl)
-	p := c.primary()
+	p, r := c.primary(), c.replicas()[0]
 
-	step(t, "the bootstrap is killed with SIGKILL half-way")
-	p.startServer()
-	waitLog(t, p, marker, readyTimeout)
-	p.stop()
-	final := filepath.Join(p.volume, filepath.Base(c.paths.DataDir))
-	if _, err := os.Stat(final); !os.IsNotExist(err) {
-		t.Fatalf("the interrupted bootstrap left %s (err %v): it could be taken for a complete one", final, err)
-	}
-	if _, err := os.Stat(final + ".init"); err != nil {
-		t.Fatalf("the interrupted bootstrap left no %s.init: was it killed half-way? %v", final, err)
-	}
+	step(t, "the primary's bootstrap is killed with SIGKILL half-way")
+	killHalfWay(t, c, p, initMarker, ".init")
 
 	step(t, "the next start redoes it")
 	p.startServer()
@@ -310,4 +318,36 @@ func testInterruptedBootstrap(t *testing.T, drv driver, marker string) {
 		t.Fatal("the bootstrap did not say it redid the initialisation")
 	}
 	checkAuthentication(t, c)
+	if _, err := drv.appQuery(c, p, c.app, "CREATE TABLE items (id int PRIMARY KEY, note text)"); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, c, 1, 2)
+
+	step(t, "a replica's clone is killed with SIGKILL half-way; the next start clones again")
+	killHalfWay(t, c, r, cloneMarker, ".clone")
+	r.startServer()
+	r.waitReady(readyTimeout)
+	waitRows(t, c, r, 2, replicateLimit)
+}
+
+// killHalfWay starts p's container and kills the pod when it logs marker; the
+// data directory must then exist only under its temporary name (suffix).
+func killHalfWay(t *testing.T, c *cluster, p *pod, marker, suffix string) {
+	t.Helper()
+	p.start()
+	killed := p.killAt(marker)
+	p.startServer()
+	select {
+	case <-killed:
+	case <-time.After(readyTimeout):
+		t.Fatalf("pod %s never logged %q", p.name, marker)
+	}
+	p.stop()
+	final := filepath.Join(p.volume, filepath.Base(c.paths.DataDir))
+	if _, err := os.Stat(final); !os.IsNotExist(err) {
+		t.Fatalf("the interrupted bootstrap left %s (err %v): it could be taken for a complete one", final, err)
+	}
+	if _, err := os.Stat(final + suffix); err != nil {
+		t.Fatalf("the interrupted bootstrap left no %s%s: was it killed half-way? %v", final, suffix, err)
+	}
 }
