@@ -161,6 +161,9 @@ func configHash(files map[string]string, names []string) string {
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
+// setting is one line of a configuration file.
+type setting struct{ name, value string }
+
 // parameterName is the API's rule for spec.parameters names.
 var parameterName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_.-]{0,62}$`)
 

@@ -6,35 +6,39 @@ import (
 )
 
 // mariadbDefaults are dbctl's defaults; spec.parameters override them.
-var mariadbDefaults = map[string]string{
-	"binlog_expire_logs_seconds": "604800", // a replica may be away for a week and resume
-	"character_set_server":       "utf8mb4",
-	"collation_server":           "utf8mb4_unicode_ci",
-	"master_retry_count":         "4294967295", // a replica keeps retrying a primary that is away (default: gives up after ~6 days)
-	"max_connections":            "151",
-	"relay_log_recovery":         "ON", // a replica that crashed fetches its relay log again
-	"sync_binlog":                "1",
+func mariadbDefaults() map[string]string {
+	return map[string]string{
+		"binlog_expire_logs_seconds": "604800", // a replica may be away for a week and resume
+		"character_set_server":       "utf8mb4",
+		"collation_server":           "utf8mb4_unicode_ci",
+		"master_retry_count":         "4294967295", // a replica keeps retrying a primary that is away (default: gives up after ~6 days)
+		"max_connections":            "151",
+		"relay_log_recovery":         "ON", // a replica that crashed fetches its relay log again
+		"sync_binlog":                "1",
+	}
 }
 
 // mariadbFixed are the settings dbctl relies on; spec.parameters cannot change
 // them (the Services' port, the mounts, GTID replication, '%' accounts).
-var mariadbFixed = []struct{ name, value string }{
-	{"bind_address", "0.0.0.0"},
-	{"port", "3306"},
-	{"datadir", "/var/lib/mysql/data"},
-	{"socket", "/run/mysqld/mysqld.sock"},
-	{"pid_file", "/run/mysqld/mysqld.pid"},
-	{"log_bin", "mariadb-bin"},
-	{"relay_log", "mariadb-relay-bin"},
-	{"binlog_format", "ROW"},
-	{"log_slave_updates", "ON"},
-	{"gtid_strict_mode", "ON"},
-	{"skip_name_resolve", "ON"},
+func mariadbFixed() []setting {
+	return []setting{
+		{"bind_address", "0.0.0.0"},
+		{"port", "3306"},
+		{"datadir", "/var/lib/mysql/data"},
+		{"socket", "/run/mysqld/mysqld.sock"},
+		{"pid_file", "/run/mysqld/mysqld.pid"},
+		{"log_bin", "mariadb-bin"},
+		{"relay_log", "mariadb-relay-bin"},
+		{"binlog_format", "ROW"},
+		{"log_slave_updates", "ON"},
+		{"gtid_strict_mode", "ON"},
+		{"skip_name_resolve", "ON"},
+	}
 }
 
 // mariadbPerPod are set by the bootstrap script on the server's command line
 // (role- and pod-specific); spec.parameters cannot set them either.
-var mariadbPerPod = []string{"server_id", "read_only", "skip_slave_start"}
+func mariadbPerPod() []string { return []string{"server_id", "read_only", "skip_slave_start"} }
 
 // mariadbOptionName is the canonical form of a server option name: MariaDB reads
 // dashes and underscores alike, ignores case, and takes loose-, skip-, disable-,
@@ -51,12 +55,12 @@ func mariadbOptionName(k string) string {
 }
 
 func mariadbReserved(name string) bool {
-	for _, f := range mariadbFixed {
+	for _, f := range mariadbFixed() {
 		if f.name == name || f.name == "skip_"+name {
 			return true
 		}
 	}
-	for _, p := range mariadbPerPod {
+	for _, p := range mariadbPerPod() {
 		if p == name {
 			return true
 		}
@@ -69,10 +73,7 @@ func mariadbFiles(in Input) (map[string]string, error) {
 }
 
 func mariadbConf(user map[string]string) string {
-	params := make(map[string]string, len(mariadbDefaults)+len(user))
-	for k, v := range mariadbDefaults {
-		params[k] = v
-	}
+	params := mariadbDefaults()
 	for _, k := range sortedKeys(user) {
 		if name := mariadbOptionName(k); !mariadbReserved(name) {
 			params[name] = user[k]
@@ -86,7 +87,7 @@ func mariadbConf(user map[string]string) string {
 		fmt.Fprintf(&b, "%s = %s\n", k, params[k])
 	}
 	b.WriteString("\n# Fixed by dbctl: the port, paths and replication settings it relies on.\n")
-	for _, f := range mariadbFixed {
+	for _, f := range mariadbFixed() {
 		fmt.Fprintf(&b, "%s = %s\n", f.name, f.value)
 	}
 	return b.String()

@@ -27,15 +27,17 @@ func postgresDefaults(in Input) map[string]string {
 
 // postgresFixed are the settings dbctl relies on; spec.parameters cannot change
 // them (the Services' port, the mounts, authentication, hot standby).
-var postgresFixed = []struct{ name, value string }{
-	{"listen_addresses", "*"},
-	{"port", "5432"},
-	{"unix_socket_directories", "/var/run/postgresql"},
-	{"data_directory", "/var/lib/postgresql/data/pgdata"},
-	{"hba_file", ConfigDir + "/" + FilePostgresHBA},
-	{"ident_file", ConfigDir + "/" + FilePostgresIdent},
-	{"password_encryption", "scram-sha-256"},
-	{"hot_standby", "on"},
+func postgresFixed() []setting {
+	return []setting{
+		{"listen_addresses", "*"},
+		{"port", "5432"},
+		{"unix_socket_directories", "/var/run/postgresql"},
+		{"data_directory", "/var/lib/postgresql/data/pgdata"},
+		{"hba_file", ConfigDir + "/" + FilePostgresHBA},
+		{"ident_file", ConfigDir + "/" + FilePostgresIdent},
+		{"password_encryption", "scram-sha-256"},
+		{"hot_standby", "on"},
+	}
 }
 
 // walKeepMB is the default max_slot_wal_keep_size: a quarter of the volume, at
@@ -64,7 +66,7 @@ func postgresFiles(in Input) (map[string]string, error) {
 func postgresConf(in Input) (string, error) {
 	params := postgresDefaults(in)
 	fixed := map[string]bool{}
-	for _, f := range postgresFixed {
+	for _, f := range postgresFixed() {
 		fixed[f.name] = true
 	}
 	for _, k := range sortedKeys(in.Parameters) {
@@ -82,7 +84,7 @@ func postgresConf(in Input) (string, error) {
 		fmt.Fprintf(&b, "%s = %s\n", k, pgQuote(params[k]))
 	}
 	b.WriteString("\n# Fixed by dbctl: the port, paths, authentication and hot standby it relies on.\n")
-	for _, f := range postgresFixed {
+	for _, f := range postgresFixed() {
 		fmt.Fprintf(&b, "%s = %s\n", f.name, pgQuote(f.value))
 	}
 	return b.String(), nil

@@ -251,7 +251,9 @@ read_repl_credentials() {
 	REPL_USER=$user
 	SLOT=$(tr -c 'a-z0-9_\n' _ <<<"${POD_NAME,,}")
 	SLOT=${SLOT:0:63}
-	CONNINFO="host=$(conn_quote "$DBCTL_PRIMARY_HOST") port=$DBCTL_PORT user=$(conn_quote "$REPL_USER") passfile=$PRIVATE/pgpass application_name=$SLOT connect_timeout=5"
+	# TCP keepalives: a clone or a stream from a primary that vanished fails within
+	# a minute or two instead of hanging on a dead connection.
+	CONNINFO="host=$(conn_quote "$DBCTL_PRIMARY_HOST") port=$DBCTL_PORT user=$(conn_quote "$REPL_USER") passfile=$PRIVATE/pgpass application_name=$SLOT connect_timeout=5 keepalives_idle=30 keepalives_interval=10 keepalives_count=3"
 }
 
 # repl_psql runs a replication command on the primary.
