@@ -29,7 +29,10 @@ type driver interface {
 	replicationRefused(c *cluster) string // the primary's log line for a wrong replication password
 }
 
-var commonBinaries = []string{"unshare", "nsenter", "setpriv", "ip", "iptables", "socat", "ss", "bash"}
+// commonBinaries are what every real-engine test needs besides the engine.
+func commonBinaries() []string {
+	return []string{"unshare", "nsenter", "setpriv", "ip", "iptables", "socat", "ss", "bash", "sh", "mount"}
+}
 
 // requireEngine skips the test when the engine or root is missing, or fails it
 // when DBCTL_REQUIRE_REAL_ENGINES=1.
@@ -43,7 +46,7 @@ func requireEngine(t *testing.T, drv driver) {
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (for the pods' namespaces)")
 	}
-	for _, b := range append(commonBinaries, drv.binaries()...) {
+	for _, b := range append(commonBinaries(), drv.binaries()...) {
 		if _, err := exec.LookPath(b); err != nil {
 			missing = append(missing, b)
 		}
@@ -51,7 +54,8 @@ func requireEngine(t *testing.T, drv driver) {
 	if len(missing) == 0 {
 		return
 	}
-	msg := fmt.Sprintf("real %s tests need %s: run hack/real-engines.sh as root", drv.engine(), strings.Join(missing, ", "))
+	msg := fmt.Sprintf("real %s tests need %s (hack/real-engines.sh installs the servers; run the tests as root)",
+		drv.engine(), strings.Join(missing, ", "))
 	if strict {
 		t.Fatal(msg + " (DBCTL_REQUIRE_REAL_ENGINES=1)")
 	}
