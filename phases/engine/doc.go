@@ -145,13 +145,25 @@
 //
 // # Readiness
 //
-// ready.sh exits 0 when ready, within a few seconds. Primary: the server accepts
+// ready.sh exits 0 when ready and finishes within 4 seconds: the probe's
+// timeoutSeconds must be at least 5, so that the kubelet never kills it half-way
+// (its children would become orphans of the server, see below). Primary: the server accepts
 // DBCTL_USER/DBCTL_PASSWORD over TCP and is not in recovery
 // (pg_is_in_recovery() false; MariaDB @@read_only 0). Replica: the same
 // connection works, the server is in recovery (read_only 1), and it streams from
 // the primary (pg_stat_wal_receiver.status streaming; MariaDB Slave_IO_Running
 // and Slave_SQL_Running Yes), read over the unix socket as the server's OS user.
 // It prints why it is not ready.
+//
+// # The server is the container's init
+//
+// bootstrap.sh execs the server, so orphans in the container are reparented to
+// it, and the loops beside the server are its children. PostgreSQL treats a
+// child that dies of a signal as a crashed backend and restarts all backends
+// (crash recovery, no data loss, seconds of disruption): the loops trap signals
+// and exit 0, and ready.sh ends before its probe times out. Only a SIGKILL of a
+// loop (by hand, or the OOM killer choosing a 3 MB shell over the server) would
+// cause such a restart.
 //
 // # For the integrator
 //

@@ -225,11 +225,14 @@ primary() {
 # --- replica ---
 
 read_repl_credentials() {
-	local deadline=$((SECONDS + WAIT_TIMEOUT))
+	local deadline=$((SECONDS + WAIT_TIMEOUT)) next=0
 	until have_repl_credentials; do
 		((SECONDS < deadline)) || die "no replication credentials in $REPL_DIR after ${WAIT_TIMEOUT}s"
-		log "waiting for the replication Secret in $REPL_DIR"
-		sleep 2
+		if ((SECONDS >= next)); then
+			log "waiting for the replication Secret in $REPL_DIR"
+			next=$((SECONDS + 10))
+		fi
+		sleep 1
 	done
 	REPL_USER=$(<"$REPL_DIR/username")
 	REPL_PASSWORD=$(<"$REPL_DIR/password")

@@ -237,11 +237,14 @@ conn_quote() {
 # read_repl_credentials waits (bounded) for the replication Secret and writes the
 # passfile libpq reads, so that no password is ever in a connection string.
 read_repl_credentials() {
-	local deadline=$((SECONDS + WAIT_TIMEOUT)) user password u p
+	local deadline=$((SECONDS + WAIT_TIMEOUT)) next=0 user password u p
 	until have_repl_credentials; do
 		((SECONDS < deadline)) || die "no replication credentials in $REPL_DIR after ${WAIT_TIMEOUT}s"
-		log "waiting for the replication Secret in $REPL_DIR"
-		sleep 2
+		if ((SECONDS >= next)); then
+			log "waiting for the replication Secret in $REPL_DIR"
+			next=$((SECONDS + 10))
+		fi
+		sleep 1
 	done
 	user=$(<"$REPL_DIR/username")
 	password=$(<"$REPL_DIR/password")

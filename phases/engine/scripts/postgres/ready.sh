@@ -3,7 +3,9 @@
 # container with the pod's environment. Primary: accepts the application's
 # credentials over TCP and is not in recovery. Replica: accepts them too, is in
 # recovery and its WAL receiver is streaming from the primary. It never prints a
-# password and gives up within a few seconds.
+# password and finishes within 4 seconds, before the kubelet's probe timeout (5s)
+# could kill it: a killed probe's children would be orphans of the server, which
+# is the container's init.
 set -euo pipefail
 
 fail() {
@@ -21,7 +23,7 @@ replica) want=t ;;
 esac
 
 # Over TCP with the application's credentials, as a client would.
-if ! recovery=$(PGPASSWORD=${DBCTL_PASSWORD:-} PGCONNECT_TIMEOUT=3 timeout 5 \
+if ! recovery=$(PGPASSWORD=${DBCTL_PASSWORD:-} PGCONNECT_TIMEOUT=2 timeout 2.5 \
 	psql -X -At -w -h 127.0.0.1 -p "${DBCTL_PORT:-5432}" -U "${DBCTL_USER:-}" -d "${DBCTL_DATABASE:-}" \
 	-c 'SELECT pg_is_in_recovery()' 2>&1); then
 	fail "$(firstline "$recovery")"
@@ -34,7 +36,7 @@ fi
 
 # The WAL receiver's state is visible to superusers only: the unix socket, as
 # the server's own OS user.
-if ! status=$(PGCONNECT_TIMEOUT=3 timeout 5 psql -X -At -w -h /var/run/postgresql -U postgres -d postgres \
+if ! status=$(PGCONNECT_TIMEOUT=2 timeout 1.5 psql -X -At -w -h /var/run/postgresql -U postgres -d postgres \
 	-c 'SELECT status FROM pg_stat_wal_receiver' 2>&1); then
 	fail "$(firstline "$status")"
 fi
