@@ -298,8 +298,13 @@ func (p *pod) exec(asServerUser bool, env []string, args ...string) (string, err
 
 // ready runs the readiness probe as the kubelet would: in the container's
 // namespaces, as its user, with its environment.
+// It must answer within 4 seconds (see phases/engine's doc).
 func (p *pod) ready() (bool, string) {
+	start := time.Now()
 	out, err := p.exec(true, podEnv(p.c, p), p.c.paths.Readiness...)
+	if d := time.Since(start); d > 4*time.Second {
+		p.c.t.Errorf("pod %s: ready.sh took %s (more than 4s): %s", p.name, d, out)
+	}
 	return err == nil, strings.TrimSpace(out)
 }
 
