@@ -48,7 +48,8 @@
 // # Environment contract
 //
 // The container's command is Paths.Command (bash /etc/dbctl/bootstrap.sh), its
-// readiness probe Paths.Readiness (bash /etc/dbctl/ready.sh); both read exactly:
+// readiness probe Paths.Readiness (bash /etc/dbctl/ready.sh); both read exactly
+// these variables (constants Env*, roles RolePrimary and RoleReplica):
 //
 //	DBCTL_ROLE          primary | replica
 //	POD_NAME            downward API metadata.name: the primary is <name>-0

@@ -80,6 +80,27 @@ const (
 	ServerGID = 999
 )
 
+// The environment contract: what the pod sets for bootstrap.sh and ready.sh (see
+// the package documentation).
+const (
+	EnvRole        = "DBCTL_ROLE"         // RolePrimary or RoleReplica
+	EnvPodName     = "POD_NAME"           // downward API metadata.name
+	EnvPrimaryHost = "DBCTL_PRIMARY_HOST" // the primary pod's DNS name
+	EnvPort        = "DBCTL_PORT"         // the engine's port
+	EnvDatabase    = "DBCTL_DATABASE"     // the application database
+	EnvUser        = "DBCTL_USER"         // the application user (credentials Secret)
+	EnvPassword    = "DBCTL_PASSWORD"     // the application password (credentials Secret)
+	// EnvWaitTimeout (seconds, default 120) bounds a bootstrap's wait for the
+	// replication Secret and the primary; optional, dbctl does not set it.
+	EnvWaitTimeout = "DBCTL_WAIT_TIMEOUT"
+)
+
+// Values of EnvRole.
+const (
+	RolePrimary = "primary"
+	RoleReplica = "replica"
+)
+
 // File names in the ConfigMap.
 const (
 	FileBootstrap      = "bootstrap.sh"
