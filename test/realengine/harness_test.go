@@ -78,9 +78,9 @@ func newCluster(t *testing.T, drv driver, params map[string]string, replicas int
 		must(t, os.MkdirAll(d, 0o755))
 	}
 	c.render(params)
-	c.pods = append(c.pods, c.newPod(c.name+"-0", "primary", primaryAddr))
+	c.pods = append(c.pods, c.newPod(c.name+"-0", engine.RolePrimary, primaryAddr))
 	for i := range replicas {
-		c.pods = append(c.pods, c.newPod(fmt.Sprintf("%s-replica-%d", c.name, i), "replica", fmt.Sprintf("192.0.2.%d", 11+i)))
+		c.pods = append(c.pods, c.newPod(fmt.Sprintf("%s-replica-%d", c.name, i), engine.RoleReplica, fmt.Sprintf("192.0.2.%d", 11+i)))
 	}
 	c.pods = append(c.pods, c.newPod("client", "client", clientAddr))
 	c.writeEtc()
@@ -135,13 +135,13 @@ func (c *cluster) fqdn(p *pod) string {
 func podEnv(c *cluster, p *pod) []string {
 	env := c.drv.imageEnv()
 	env = append(env,
-		"DBCTL_ROLE="+p.role,
-		"POD_NAME="+p.name,
-		"DBCTL_PRIMARY_HOST="+c.fqdn(c.primary()),
-		"DBCTL_PORT="+strconv.Itoa(int(c.paths.Port)),
-		"DBCTL_DATABASE="+c.app.user,
-		"DBCTL_USER="+c.app.user,
-		"DBCTL_PASSWORD="+c.app.password,
+		engine.EnvRole+"="+p.role,
+		engine.EnvPodName+"="+p.name,
+		engine.EnvPrimaryHost+"="+c.fqdn(c.primary()),
+		engine.EnvPort+"="+strconv.Itoa(int(c.paths.Port)),
+		engine.EnvDatabase+"="+c.app.user,
+		engine.EnvUser+"="+c.app.user,
+		engine.EnvPassword+"="+c.app.password,
 	)
 	return append(env, p.extraEnv...)
 }

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dbctl-io/dbctl/phases/engine"
 )
 
 const (
@@ -184,7 +186,7 @@ func checkWrongReplicationPassword(t *testing.T, c *cluster, bad *pod) {
 	c.addSecret(wrong.password)
 	bad.replDir = filepath.Join(c.dir, "wrong-replication")
 	c.writeReplicationSecret(bad.replDir, wrong)
-	bad.extraEnv = []string{"DBCTL_WAIT_TIMEOUT=6"}
+	bad.extraEnv = []string{engine.EnvWaitTimeout + "=6"}
 	bad.startServer()
 	waitLog(t, c.primary(), c.drv.replicationRefused(c), 20*time.Second)
 	if ok, out := bad.ready(); ok {
