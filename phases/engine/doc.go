@@ -38,7 +38,9 @@
 //	          gtid_strict_mode, skip_name_resolve; server_id and read_only are
 //	          per pod (bootstrap.sh sets them on the server's command line).
 //	          Defaults: utf8mb4, binlog_expire_logs_seconds 7 days, sync_binlog 1,
-//	          relay_log_recovery, master_retry_count (a replica never gives up).
+//	          relay_log_recovery, master_retry_count (a replica never gives up),
+//	          log_bin_trust_function_creators (the application may create
+//	          triggers and routines with the binary log on; ROW format).
 //
 // pg_hba.conf: the unix socket admits the server's OS user postgres only (peer);
 // every TCP connection, loopback included, needs scram-sha-256; replication

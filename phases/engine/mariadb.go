@@ -11,10 +11,13 @@ func mariadbDefaults() map[string]string {
 		"binlog_expire_logs_seconds": "604800", // a replica may be away for a week and resume
 		"character_set_server":       "utf8mb4",
 		"collation_server":           "utf8mb4_unicode_ci",
-		"master_retry_count":         "4294967295", // a replica keeps retrying a primary that is away (default: gives up after ~6 days)
-		"max_connections":            "151",
-		"relay_log_recovery":         "ON", // a replica that crashed fetches its relay log again
-		"sync_binlog":                "1",
+		// The application (not SUPER) may create triggers and routines with the
+		// binary log on: safe with the fixed ROW format.
+		"log_bin_trust_function_creators": "ON",
+		"master_retry_count":              "4294967295", // a replica keeps retrying a primary that is away (default: gives up after ~6 days)
+		"max_connections":                 "151",
+		"relay_log_recovery":              "ON", // a replica that crashed fetches its relay log again
+		"sync_binlog":                     "1",
 	}
 }
 

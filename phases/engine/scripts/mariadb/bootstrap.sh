@@ -160,7 +160,8 @@ have_repl_credentials() { [[ -s $REPL_DIR/username && -s $REPL_DIR/password ]]; 
 repl_sum() { cat "$REPL_DIR/username" "$REPL_DIR/password" 2>/dev/null | sha256sum; }
 
 # sql_replication_account: the replication Secret's account, allowed to stream the
-# binary log and to read a consistent dump for a new replica. Nothing else changes.
+# binary log and to dump the application database (its views, triggers, events
+# and routines: mysql.proc) for a new replica. Nothing else changes.
 sql_replication_account() {
 	local user password
 	user=$(<"$REPL_DIR/username")
@@ -168,7 +169,9 @@ sql_replication_account() {
 	sql_prelude
 	echo "CREATE USER IF NOT EXISTS $(sql_account "$user");"
 	echo "ALTER USER $(sql_account "$user") IDENTIFIED BY $(sql_str "$password");"
-	echo "GRANT REPLICATION SLAVE, BINLOG MONITOR, SELECT, SHOW VIEW, TRIGGER, EVENT ON *.* TO $(sql_account "$user");"
+	echo "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO $(sql_account "$user");"
+	echo "GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON $(sql_grant_db "$DBCTL_DATABASE").* TO $(sql_account "$user");"
+	echo "GRANT SELECT ON mysql.proc TO $(sql_account "$user");"
 }
 
 # watch_primary runs beside the server (its parent is the server, so it always
