@@ -38,14 +38,29 @@ func TestMariaDBLostPosition(t *testing.T) {
 	insert(t, c, 1, 1)
 	waitRows(t, c, r, 1, replicateLimit)
 
-	step(t, "the replica is away while the primary purges the binary logs it needs: cloned again")
+	step(t, "the replica is away while the primary purges the binary logs it needs: cloned again, with views, triggers and routines")
 	stopGracefully(t, r)
 	insert(t, c, 2, 3)
+	for _, sql := range []string{
+		"CREATE VIEW item_notes AS SELECT note FROM items",
+		"CREATE TABLE audit (id int)",
+		"CREATE TRIGGER items_audit AFTER INSERT ON items FOR EACH ROW INSERT INTO audit VALUES (NEW.id)",
+		"CREATE PROCEDURE count_items() SELECT count(*) FROM items",
+	} {
+		if _, err := drv.appQuery(c, p, c.app, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
 	purgeBinaryLogs(t, c)
 	r.startServer()
 	waitLog(t, r, "purged the binary logs this replica needs", 30*time.Second)
 	r.waitReady(readyTimeout)
 	waitRows(t, c, r, 3, replicateLimit)
+	out, err := drv.appQuery(c, r, c.app, "SELECT count(*) FROM item_notes; CALL count_items();"+
+		" SELECT count(*) FROM information_schema.TRIGGERS WHERE TRIGGER_NAME = 'items_audit'")
+	if err != nil || strings.Fields(out)[0] != "3" || strings.Join(strings.Fields(out), " ") != "3 3 1" {
+		t.Fatalf("the clone's view, routine and trigger: %q, %v", out, err)
+	}
 
 	step(t, "a running replica cut off while the primary purges them stops itself; its next start clones it again")
 	c.partition(r)
