@@ -18,7 +18,7 @@ build: ## build bin/dbctl
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/dbctl ./cmd/dbctl
 
 .PHONY: test
-test: tools ## run every test: unit, integration (envtest), end-to-end and reliability (kwok), fuzzing
+test: tools ## run every test: unit, real database servers, integration (envtest), end-to-end and reliability (kwok), fuzzing
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) test-e2e
 	$(MAKE) test-reliability
@@ -85,6 +85,19 @@ cluster-down: ## delete the local kwok cluster named by DBCTL_CLUSTER (default d
 .PHONY: test-e2e
 test-e2e: tools ## end-to-end tests (build tag e2e) against a throwaway kwok cluster
 	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/...
+
+# ---------------------------------------------------------------------------
+# Real database servers (issue 12): test/realengine runs the bootstrap, readiness
+# and config files dbctl renders in PostgreSQL 15 and MariaDB 10.11 as local
+# processes, one namespace per pod (root needed). `go test ./...` (make test) runs
+# it too; it skips where the servers are missing unless DBCTL_REQUIRE_REAL_ENGINES=1.
+.PHONY: real-engines
+real-engines: ## install PostgreSQL 15, MariaDB 10.11, socat, iptables, shellcheck from Debian's packages (root)
+	bash hack/real-engines.sh
+
+.PHONY: test-real-engines
+test-real-engines: ## only the real-server tests (fails instead of skipping)
+	DBCTL_REQUIRE_REAL_ENGINES=1 $(GO) test -count=1 -timeout 15m -v ./test/realengine/...
 
 # ---------------------------------------------------------------------------
 # Benchmarks: dbctl against kubectl on a throwaway kwok cluster (issue 7; see

@@ -10,6 +10,7 @@ import (
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases/engine"
 )
 
 // Kinds of the children.
@@ -43,8 +44,8 @@ const (
 	// LabelRole on a pod template says whether its pods are the primary or
 	// replicas: the Services select by it.
 	LabelRole   = "dbctl.io/role"
-	RolePrimary = "primary"
-	RoleReplica = "replica"
+	RolePrimary = engine.RolePrimary
+	RoleReplica = engine.RoleReplica
 )
 
 // Ref identifies a child of a Database: its kind and its name, in the Database's
@@ -135,7 +136,7 @@ type childDef struct {
 	kind  string
 	name  func(*v1alpha1.Database) string
 	want  func(*v1alpha1.Database) Want
-	build func(*v1alpha1.Database, *engine, Inputs) (any, error)
+	build func(*v1alpha1.Database, *engineSpec, Inputs) (any, error)
 	// generated are the keys of a Secret whose values dbctl generates when it
 	// creates it (never shown, never regenerated).
 	generated []string

@@ -151,3 +151,32 @@ func TestDiff(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A scale change never touches the primary: its StatefulSet, the ConfigMap and the
+// Services it is selected by render the same at 1, 2 and 9 replicas.
+func TestScaleNeverTouchesThePrimary(t *testing.T) {
+	render := func(replicas int32) map[Ref]string {
+		db := testDB(v1alpha1.PhaseReady, func(db *v1alpha1.Database) { db.Spec.Replicas = &replicas })
+		children, err := Desired(db, Inputs{Password: "pw", ReplicationPassword: "rpw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[Ref]string{}
+		for _, c := range children {
+			if c.Desired != nil {
+				y, _ := yaml.Marshal(c.Desired.Object)
+				out[c.Ref] = string(y)
+			}
+		}
+		return out
+	}
+	one := render(1)
+	for _, n := range []int32{2, 9} {
+		other := render(n)
+		for _, ref := range []Ref{{KindStatefulSet, "orders"}, {KindConfigMap, "orders-config"}, {KindService, "orders"}, {KindService, "orders-headless"}} {
+			if one[ref] != other[ref] {
+				t.Errorf("%s differs between 1 and %d replicas", ref, n)
+			}
+		}
+	}
+}

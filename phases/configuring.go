@@ -1,12 +1,12 @@
 package phases
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"fmt"
 
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases/engine"
 )
 
 // Configuring writes the ConfigMap with the rendered engine config
@@ -18,20 +18,20 @@ func configuring(db *v1alpha1.Database, obs *Observation) Decision {
 	return s.move(v1alpha1.PhaseDeploying, "apply the engine configuration", v1alpha1.PhaseConfiguring)
 }
 
-func buildConfigMap(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
+func buildConfigMap(db *v1alpha1.Database, _ *engineSpec, _ Inputs) (any, error) {
+	data, err := files(db)
+	if err != nil {
+		return nil, fmt.Errorf("rendering the files of Database %s/%s: %w", db.Namespace, db.Name, err)
+	}
 	return corev1ac.ConfigMap(db.ConfigMapName(), db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
-		WithData(map[string]string{e.configKey: e.config(db)}), nil
+		WithData(data), nil
 }
 
-// ConfigHash is the hash of the rendered config; the pod template carries it in the
+// ConfigHash is the hash of the rendered server configuration (not the scripts:
+// a new script runs at a pod's next start); the pod template carries it in the
 // dbctl.io/config-hash annotation so that a config change rolls the pods.
 func ConfigHash(db *v1alpha1.Database) (string, error) {
-	e, err := engineFor(db.Spec.Engine)
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256([]byte(e.config(db)))
-	return hex.EncodeToString(sum[:8]), nil
+	return engine.ConfigHash(engineInput(db))
 }

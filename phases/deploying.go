@@ -39,7 +39,7 @@ const (
 )
 
 // buildStatefulSet is the primary: StatefulSet <name>, one pod, <name>-0.
-func buildStatefulSet(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
+func buildStatefulSet(db *v1alpha1.Database, e *engineSpec, _ Inputs) (any, error) {
 	return statefulSet(db, e, db.StatefulSetName(), RolePrimary, 1, SelectorLabels(db))
 }
 
@@ -47,13 +47,13 @@ func buildStatefulSet(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
 // pods <name>-replica-<i> (0 at one replica: scaled down, its PVCs kept). Its
 // selector names the role: pods of one StatefulSet share their labels, and the
 // Services tell the primary from the replicas by it.
-func buildReplicaStatefulSet(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
+func buildReplicaStatefulSet(db *v1alpha1.Database, e *engineSpec, _ Inputs) (any, error) {
 	return statefulSet(db, e, db.ReplicaStatefulSetName(), RoleReplica, db.ReplicaCount()-1, RoleSelectorLabels(db, RoleReplica))
 }
 
 // statefulSet builds a StatefulSet of role. The primary's selector (immutable) is
 // the Database's pods', as dbctl always wrote it.
-func statefulSet(db *v1alpha1.Database, e *engine, name, role string, replicas int32, selector map[string]string) (any, error) {
+func statefulSet(db *v1alpha1.Database, e *engineSpec, name, role string, replicas int32, selector map[string]string) (any, error) {
 	hash, err := ConfigHash(db)
 	if err != nil {
 		return nil, err
@@ -87,16 +87,16 @@ func statefulSet(db *v1alpha1.Database, e *engine, name, role string, replicas i
 // podTemplate is the pod of role: the engine's container, the config (and the
 // replication credentials) mounted; replicas prefer nodes other than the
 // primary's and each other's.
-func podTemplate(db *v1alpha1.Database, e *engine, role, hash string) *corev1ac.PodTemplateSpecApplyConfiguration {
+func podTemplate(db *v1alpha1.Database, e *engineSpec, role, hash string) *corev1ac.PodTemplateSpecApplyConfiguration {
 	labels := Labels(db)
 	labels[LabelRole] = role
 	spec := corev1ac.PodSpec().
 		WithContainers(container(db, e, role)).
 		WithVolumes(corev1ac.Volume().WithName(configVolume).
 			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(db.ConfigMapName())))
-	if e.bootstrap {
+	if e.bootstrap() {
 		spec.WithSecurityContext(corev1ac.PodSecurityContext().
-			WithRunAsUser(e.uid).WithRunAsGroup(e.uid).WithFSGroup(e.uid).WithRunAsNonRoot(true).
+			WithRunAsUser(e.paths.UID).WithRunAsGroup(e.paths.GID).WithFSGroup(e.paths.GID).WithRunAsNonRoot(true).
 			WithFSGroupChangePolicy(corev1.FSGroupChangeOnRootMismatch)).
 			WithVolumes(corev1ac.Volume().WithName(replicationVolume).
 				WithSecret(corev1ac.SecretVolumeSource().WithSecretName(db.ReplicationSecretName()).
@@ -124,30 +124,30 @@ func awayFrom(weight int32, selector map[string]string) *corev1ac.WeightedPodAff
 // container is the engine's container. An engine with dbctl's bootstrap runs the
 // ConfigMap's bootstrap script and readiness script; MySQL runs its image's own
 // entrypoint.
-func container(db *v1alpha1.Database, e *engine, role string) *corev1ac.ContainerApplyConfiguration {
+func container(db *v1alpha1.Database, e *engineSpec, role string) *corev1ac.ContainerApplyConfiguration {
 	c := corev1ac.Container().
 		WithName(string(e.name)).
 		WithImage(db.Image()).
-		WithPorts(corev1ac.ContainerPort().WithName(e.portName).WithContainerPort(db.Port()).WithProtocol(corev1.ProtocolTCP)).
+		WithPorts(corev1ac.ContainerPort().WithName(e.paths.PortName).WithContainerPort(db.Port()).WithProtocol(corev1.ProtocolTCP)).
 		WithEnv(e.env(db, role)...).
 		WithReadinessProbe(corev1ac.Probe().
-			WithExec(corev1ac.ExecAction().WithCommand(e.probe...)).
+			WithExec(corev1ac.ExecAction().WithCommand(e.paths.Readiness...)).
 			WithInitialDelaySeconds(5).
 			WithPeriodSeconds(10).
 			WithTimeoutSeconds(5).
 			WithFailureThreshold(3)).
 		WithVolumeMounts(
-			corev1ac.VolumeMount().WithName(dataVolume).WithMountPath(e.dataDir),
-			corev1ac.VolumeMount().WithName(configVolume).WithMountPath(e.configDir).WithReadOnly(true),
+			corev1ac.VolumeMount().WithName(dataVolume).WithMountPath(e.paths.DataMount),
+			corev1ac.VolumeMount().WithName(configVolume).WithMountPath(e.paths.ConfigDir).WithReadOnly(true),
 		)
-	if len(e.command) > 0 {
-		c.WithCommand(e.command...)
+	if len(e.paths.Command) > 0 {
+		c.WithCommand(e.paths.Command...)
 	}
-	if len(e.args) > 0 {
-		c.WithArgs(e.args...)
+	if len(e.paths.Args) > 0 {
+		c.WithArgs(e.paths.Args...)
 	}
-	if e.bootstrap {
-		c.WithVolumeMounts(corev1ac.VolumeMount().WithName(replicationVolume).WithMountPath(replicationDir).WithReadOnly(true))
+	if e.bootstrap() {
+		c.WithVolumeMounts(corev1ac.VolumeMount().WithName(replicationVolume).WithMountPath(e.paths.ReplicationDir).WithReadOnly(true))
 	}
 	if res := resources(db.Spec.Resources); res != nil {
 		c.WithResources(res)
@@ -169,7 +169,7 @@ func resources(r corev1.ResourceRequirements) *corev1ac.ResourceRequirementsAppl
 	return ac
 }
 
-func buildPDB(db *v1alpha1.Database, _ *engine, _ Inputs) (any, error) {
+func buildPDB(db *v1alpha1.Database, _ *engineSpec, _ Inputs) (any, error) {
 	return policyv1ac.PodDisruptionBudget(db.PodDisruptionBudgetName(), db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).

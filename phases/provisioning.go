@@ -55,7 +55,7 @@ func NewPassword() (string, error) {
 // buildSecret is the credentials Secret: the application user's password (never
 // regenerated) and where to connect: host and uri the primary (read-write), and
 // with replicas ro-host and ro-uri the replicas (read-only).
-func buildSecret(db *v1alpha1.Database, e *engine, in Inputs) (any, error) {
+func buildSecret(db *v1alpha1.Database, e *engineSpec, in Inputs) (any, error) {
 	data := map[string][]byte{
 		"username": []byte(db.Username()),
 		"password": []byte(in.Password),
@@ -76,7 +76,7 @@ func buildSecret(db *v1alpha1.Database, e *engine, in Inputs) (any, error) {
 
 // buildReplicationSecret is the replication user's Secret: its own password,
 // generated once like the application's.
-func buildReplicationSecret(db *v1alpha1.Database, _ *engine, in Inputs) (any, error) {
+func buildReplicationSecret(db *v1alpha1.Database, _ *engineSpec, in Inputs) (any, error) {
 	return corev1ac.Secret(db.ReplicationSecretName(), db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
@@ -87,15 +87,15 @@ func buildReplicationSecret(db *v1alpha1.Database, _ *engine, in Inputs) (any, e
 		}), nil
 }
 
-func servicePort(db *v1alpha1.Database, e *engine) *corev1ac.ServicePortApplyConfiguration {
+func servicePort(db *v1alpha1.Database, e *engineSpec) *corev1ac.ServicePortApplyConfiguration {
 	return corev1ac.ServicePort().
-		WithName(e.portName).
+		WithName(e.paths.PortName).
 		WithPort(db.Port()).
-		WithTargetPort(intstr.FromString(e.portName)).
+		WithTargetPort(intstr.FromString(e.paths.PortName)).
 		WithProtocol(corev1.ProtocolTCP)
 }
 
-func buildHeadlessService(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
+func buildHeadlessService(db *v1alpha1.Database, e *engineSpec, _ Inputs) (any, error) {
 	return corev1ac.Service(db.HeadlessServiceName(), db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).
@@ -107,16 +107,16 @@ func buildHeadlessService(db *v1alpha1.Database, e *engine, _ Inputs) (any, erro
 }
 
 // buildService is the read-write endpoint: the primary pod only.
-func buildService(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
+func buildService(db *v1alpha1.Database, e *engineSpec, _ Inputs) (any, error) {
 	return clusterService(db, e, db.ServiceName(), RolePrimary), nil
 }
 
 // buildReadOnlyService is the read-only endpoint: the replica pods only.
-func buildReadOnlyService(db *v1alpha1.Database, e *engine, _ Inputs) (any, error) {
+func buildReadOnlyService(db *v1alpha1.Database, e *engineSpec, _ Inputs) (any, error) {
 	return clusterService(db, e, db.ReadOnlyServiceName(), RoleReplica), nil
 }
 
-func clusterService(db *v1alpha1.Database, e *engine, name, role string) *corev1ac.ServiceApplyConfiguration {
+func clusterService(db *v1alpha1.Database, e *engineSpec, name, role string) *corev1ac.ServiceApplyConfiguration {
 	return corev1ac.Service(name, db.Namespace).
 		WithLabels(Labels(db)).
 		WithOwnerReferences(OwnerReference(db)).

@@ -43,7 +43,10 @@ type cluster struct {
 	paths     engine.Paths
 	dir       string // everything of this cluster; removed at the end
 	netDir    string // the relays' unix sockets
-	confDir   string // mounted on /etc/dbctl: exactly what engine.Files rendered
+	confDir   string // mounted on /etc/dbctl: exactly the ConfigMap dbctl renders
+	// rendered are the children dbctl renders for this Database (phases.Desired).
+	rendered     rendered
+	replicaCount int
 	replDir   string // mounted on /etc/dbctl-replication: the replication Secret, when written
 	app       credentials
 	repl      credentials
@@ -77,6 +80,7 @@ func newCluster(t *testing.T, drv driver, params map[string]string, replicas int
 	for _, d := range []string{c.netDir, c.confDir, c.replDir} {
 		must(t, os.MkdirAll(d, 0o755))
 	}
+	c.replicaCount = replicas
 	c.render(params)
 	c.pods = append(c.pods, c.newPod(c.name+"-0", engine.RolePrimary, primaryAddr))
 	for i := range replicas {
@@ -87,14 +91,12 @@ func newCluster(t *testing.T, drv driver, params map[string]string, replicas int
 	return c
 }
 
-// render writes exactly the files engine.Files renders for params into the
-// directory mounted on /etc/dbctl.
+// render renders the Database's children with params (phases.Desired) and writes
+// exactly its ConfigMap's files into the directory mounted on /etc/dbctl.
 func (c *cluster) render(params map[string]string) {
 	c.t.Helper()
-	files, err := engine.Files(engine.Input{Engine: c.drv.engine(), Parameters: params, StorageSize: storageSize()})
-	if err != nil {
-		c.t.Fatalf("rendering the files: %v", err)
-	}
+	c.rendered = renderChildren(c.t, c, params)
+	files := c.rendered.files
 	entries, _ := os.ReadDir(c.confDir)
 	for _, e := range entries {
 		must(c.t, os.Remove(filepath.Join(c.confDir, e.Name())))
@@ -133,16 +135,7 @@ func (c *cluster) fqdn(p *pod) string {
 // environment contract of phases/engine (the StatefulSet's env). The one place
 // the tests build it.
 func podEnv(c *cluster, p *pod) []string {
-	env := c.drv.imageEnv()
-	env = append(env,
-		engine.EnvRole+"="+p.role,
-		engine.EnvPodName+"="+p.name,
-		engine.EnvPrimaryHost+"="+c.fqdn(c.primary()),
-		engine.EnvPort+"="+strconv.Itoa(int(c.paths.Port)),
-		engine.EnvDatabase+"="+c.app.user,
-		engine.EnvUser+"="+c.app.user,
-		engine.EnvPassword+"="+c.app.password,
-	)
+	env := append(c.drv.imageEnv(), c.rendered.containerEnv(c.t, p.role, p.name)...)
 	return append(env, p.extraEnv...)
 }
 
