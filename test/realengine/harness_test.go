@@ -37,24 +37,24 @@ type credentials struct{ user, password string }
 
 // cluster is one Database: its rendered files, Secrets and pods.
 type cluster struct {
-	t         *testing.T
-	drv       driver
-	name      string
-	paths     engine.Paths
-	dir       string // everything of this cluster; removed at the end
-	netDir    string // the relays' unix sockets
-	confDir   string // mounted on /etc/dbctl: exactly the ConfigMap dbctl renders
+	t       *testing.T
+	drv     driver
+	name    string
+	paths   engine.Paths
+	dir     string // everything of this cluster; removed at the end
+	netDir  string // the relays' unix sockets
+	confDir string // mounted on /etc/dbctl: exactly the ConfigMap dbctl renders
 	// rendered are the children dbctl renders for this Database (phases.Desired).
 	rendered     rendered
 	replicaCount int
-	replDir   string // mounted on /etc/dbctl-replication: the replication Secret, when written
-	app       credentials
-	repl      credentials
-	pods      []*pod // the primary, the replicas, then the client
-	mu        sync.Mutex
-	outputs   []*syncBuffer // every output, checked for passwords at the end
-	secrets   []string      // passwords the test made: in no output, no process's arguments
-	stopWatch func()        // stops watchProcessArgs
+	replDir      string // mounted on /etc/dbctl-replication: the replication Secret, when written
+	app          credentials
+	repl         credentials
+	pods         []*pod // the primary, the replicas, then the client
+	mu           sync.Mutex
+	outputs      []*syncBuffer // every output, checked for passwords at the end
+	secrets      []string      // passwords the test made: in no output, no process's arguments
+	stopWatch    func()        // stops watchProcessArgs
 }
 
 // newCluster renders the files for params and prepares pods for a primary and
