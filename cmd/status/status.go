@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -156,7 +157,12 @@ func run(ctx context.Context, opts *Options) error {
 				outs[i].err = err
 				return
 			}
-			st := render.NewStatus(render.StatusInput{Database: db, Live: objs, Breakers: breakers, Settings: settings, Now: opts.now()})
+			pods, err := readPods(readCtx, clients.Client, db)
+			if err != nil {
+				outs[i].err = err
+				return
+			}
+			st := render.NewStatus(render.StatusInput{Database: db, Live: objs, Pods: pods, Breakers: breakers, Settings: settings, Now: opts.now()})
 			outs[i].status = &st
 		}()
 	}
@@ -230,6 +236,16 @@ func loadBreakers(opts *Options) map[string]*resilience.Record {
 		return nil
 	}
 	return sf.Breakers
+}
+
+// readPods lists the Database's pods (by its labels), for their roles and readiness.
+func readPods(ctx context.Context, c client.Client, db *v1alpha1.Database) ([]corev1.Pod, error) {
+	list := &corev1.PodList{}
+	if err := c.List(ctx, list, client.InNamespace(db.Namespace), client.MatchingLabels{
+		phases.LabelInstance: db.Name, phases.LabelManagedBy: phases.ManagedBy}); err != nil {
+		return nil, fmt.Errorf("listing the pods of Database %s/%s: %w", db.Namespace, db.Name, kube.Explain(err))
+	}
+	return list.Items, nil
 }
 
 // readChildren reads the Database's children. Only the StatefulSet is read whole

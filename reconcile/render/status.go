@@ -9,6 +9,7 @@ import (
 
 	"github.com/dbctl-io/dbctl/reconcile/redact"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -63,6 +64,7 @@ type Status struct {
 	VerifyDeadline     *time.Time         `json:"verifyDeadline,omitempty"`
 	Conditions         []StatusCondition  `json:"conditions"`
 	Children           []StatusChild      `json:"children"`
+	Pods               []StatusPod        `json:"pods"`
 	Dependencies       []StatusDependency `json:"dependencies"`
 	// Now is when the status was read; ages are relative to it.
 	Now time.Time `json:"observedAt"`
@@ -99,6 +101,18 @@ type StatusChild struct {
 	Replicas      *int32 `json:"replicas,omitempty"`
 }
 
+// StatusPod is one pod of the Database: its role and whether it serves it. A
+// primary is ready when it accepts the application's credentials over TCP and is
+// not in recovery; a replica when it is in recovery and streaming from the primary
+// (the readiness scripts check exactly that).
+type StatusPod struct {
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Ready bool   `json:"ready"`
+	// State is the text shown: "ready", "streaming", "not ready", "Pending" …
+	State string `json:"state"`
+}
+
 // StatusDependency is one dependency and its circuit breaker.
 type StatusDependency struct {
 	Name string `json:"name"`
@@ -115,6 +129,8 @@ type StatusDependency struct {
 
 // StatusInput is what a Status is built from.
 type StatusInput struct {
+	// Pods are the Database's pods (any order).
+	Pods []corev1.Pod
 	Database *v1alpha1.Database
 	// Live are the live children found (absent ones left out).
 	Live phases.Live
@@ -178,6 +194,7 @@ func NewStatus(in StatusInput) Status {
 		st.Children = append(st.Children, child(db, c, in.Live[c.Ref]))
 	}
 
+	st.Pods = pods(in.Pods)
 	for _, dep := range db.Spec.Dependencies {
 		sd := StatusDependency{Name: dep.Name, Target: redact.URL(dep.Target()), Breaker: string(resilience.StateClosed)}
 		if dep.URL == "" {
@@ -201,6 +218,42 @@ func NewStatus(in StatusInput) Status {
 	return st
 }
 
+// pods are the pods' lines, the primary first, then by name.
+func pods(list []corev1.Pod) []StatusPod {
+	out := []StatusPod{}
+	for _, p := range list {
+		sp := StatusPod{Name: p.Name, Role: p.Labels[phases.LabelRole]}
+		if sp.Role == "" {
+			sp.Role = "unknown"
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				sp.Ready = true
+			}
+		}
+		switch {
+		case p.DeletionTimestamp != nil:
+			sp.State = "terminating"
+		case sp.Ready && sp.Role == phases.RoleReplica:
+			sp.State = "streaming"
+		case sp.Ready:
+			sp.State = "ready"
+		case p.Status.Phase == corev1.PodRunning:
+			sp.State = "not ready"
+		default:
+			sp.State = string(p.Status.Phase)
+		}
+		out = append(out, sp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Role == phases.RolePrimary) != (out[j].Role == phases.RolePrimary) {
+			return out[i].Role == phases.RolePrimary
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
 func condRank(t string) int {
 	for i, c := range conditionOrder {
 		if c == t {
@@ -221,7 +274,7 @@ func timeOf(t *metav1.Time) *time.Time {
 // child is one child's line of the status: present or missing, and for a
 // StatefulSet its rollout, computed as reconcile waits for it (phases.RolloutOf).
 func child(db *v1alpha1.Database, ch phases.Child, obj *unstructured.Unstructured) StatusChild {
-	expected := ch.Want == phases.Present
+	expected := ch.Want.Applied(obj != nil)
 	c := StatusChild{Phase: string(ch.Phase), Kind: ch.Kind, Name: ch.Name, Expected: expected}
 	switch {
 	case obj == nil && !expected:
@@ -237,7 +290,11 @@ func child(db *v1alpha1.Database, ch phases.Child, obj *unstructured.Unstructure
 		c.State = "present, but not owned by this Database"
 		return c
 	}
-	if !expected {
+	switch {
+	case ch.Want == phases.Keep:
+		c.Ready, c.State = true, fmt.Sprintf("present, kept (replicas %d)", db.ReplicaCount())
+		return c
+	case !expected:
 		c.State = fmt.Sprintf("present, to be removed (replicas %d)", db.ReplicaCount())
 		return c
 	}
@@ -319,6 +376,7 @@ func StatusLines(st Status, s Style) []string {
 		rows = append(rows, []cell{{t: c.Kind}, {t: c.Name}, {t: c.State, paint: paint}})
 	}
 	lines = append(lines, table("    ", rows)...)
+	lines = append(lines, podLines(st, s)...)
 
 	if len(st.Dependencies) > 0 {
 		lines = append(lines, "", "  "+s.Bold("Dependencies"))
@@ -386,6 +444,23 @@ func summaryLines(st Status, s Style) []string {
 		lines = append(lines, fmt.Sprintf("  %-11s %s", p[0]+":", p[1]))
 	}
 	return lines
+}
+
+// podLines are the Pods section: each pod, its role and readiness.
+func podLines(st Status, s Style) []string {
+	lines := []string{"", "  " + s.Bold("Pods")}
+	if len(st.Pods) == 0 {
+		return append(lines, "    (none)")
+	}
+	rows := [][]cell{}
+	for _, p := range st.Pods {
+		paint := s.Green
+		if !p.Ready {
+			paint = s.Yellow
+		}
+		rows = append(rows, []cell{{t: p.Name}, {t: p.Role}, {t: p.State, paint: paint}})
+	}
+	return append(lines, table("    ", rows)...)
 }
 
 func depDetail(d StatusDependency, now time.Time) string {

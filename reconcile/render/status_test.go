@@ -3,10 +3,13 @@ package render_test
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/dbctl-io/dbctl/test/golden"
 	"strings"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/dbctl-io/dbctl/test/golden"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -46,18 +49,29 @@ func child(db *v1alpha1.Database, kind, apiVersion, name string, extra map[strin
 	return u
 }
 
+// children are the Database's children, its pods ready and updated counted over
+// the primary (first) and the replicas.
 func children(db *v1alpha1.Database, ready, updated int64, pdb bool) phases.Live {
+	sts := func(name string, replicas, ready, updated int64) *unstructured.Unstructured {
+		return child(db, "StatefulSet", "apps/v1", name, map[string]any{
+			"spec": map[string]any{"replicas": replicas},
+			"status": map[string]any{"observedGeneration": int64(2), "replicas": replicas,
+				"readyReplicas": ready, "currentReplicas": updated, "updatedReplicas": updated,
+				"currentRevision": name + "-1", "updateRevision": name + "-1"},
+		})
+	}
+	n := int64(db.ReplicaCount())
 	objs := []*unstructured.Unstructured{
 		child(db, "Secret", "v1", db.SecretName(), nil),
 		child(db, "Service", "v1", db.HeadlessServiceName(), nil),
 		child(db, "Service", "v1", db.ServiceName(), nil),
 		child(db, "ConfigMap", "v1", db.ConfigMapName(), nil),
-		child(db, "StatefulSet", "apps/v1", db.StatefulSetName(), map[string]any{
-			"spec": map[string]any{"replicas": int64(db.ReplicaCount())},
-			"status": map[string]any{"observedGeneration": int64(2), "replicas": int64(db.ReplicaCount()),
-				"readyReplicas": ready, "currentReplicas": updated, "updatedReplicas": updated,
-				"currentRevision": "orders-1", "updateRevision": "orders-1"},
-		}),
+		sts(db.StatefulSetName(), 1, min(ready, 1), min(updated, 1)),
+	}
+	if n > 1 {
+		objs = append(objs, child(db, "Secret", "v1", db.ReplicationSecretName(), nil),
+			child(db, "Service", "v1", db.ReadOnlyServiceName(), nil),
+			sts(db.ReplicaStatefulSetName(), n-1, max(ready-1, 0), max(updated-1, 0)))
 	}
 	if pdb {
 		objs = append(objs, child(db, "PodDisruptionBudget", "policy/v1", db.PodDisruptionBudgetName(), nil))
@@ -67,6 +81,15 @@ func children(db *v1alpha1.Database, ready, updated int64, pdb bool) phases.Live
 		live[phases.Ref{Kind: o.GetKind(), Name: o.GetName()}] = o
 	}
 	return live
+}
+
+func pod(name, role string, ready bool) corev1.Pod {
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"dbctl.io/role": role}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}}}
 }
 
 func withoutSecret(db *v1alpha1.Database, live phases.Live) phases.Live {
@@ -137,14 +160,17 @@ func TestStatusGolden(t *testing.T) {
 		objs     phases.Live
 		breakers map[string]*resilience.Record
 		code     exitcode.Code
+		pods     []corev1.Pod
 	}{
-		{"status-ready.txt", ready, children(ready, 3, 3, true), nil, 0},
-		{"status-verifying.txt", verifying, children(verifying, 2, 3, true), nil, 3},
-		{"status-failed.txt", failed, withoutSecret(failed, children(failed, 0, 1, true)), nil, 2},
-		{"status-breaker-open.txt", deps, children(deps, 3, 3, true), breakers, 3},
+		{"status-ready.txt", ready, children(ready, 3, 3, true), nil, 0, []corev1.Pod{
+			pod("orders-replica-1", "replica", true), pod("orders-0", "primary", true), pod("orders-replica-0", "replica", true)}},
+		{"status-verifying.txt", verifying, children(verifying, 2, 3, true), nil, 3, []corev1.Pod{
+			pod("orders-0", "primary", true), pod("orders-replica-0", "replica", true), pod("orders-replica-1", "replica", false)}},
+		{"status-failed.txt", failed, withoutSecret(failed, children(failed, 0, 1, true)), nil, 2, nil},
+		{"status-breaker-open.txt", deps, children(deps, 3, 3, true), breakers, 3, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := render.NewStatus(render.StatusInput{Database: tc.db, Live: tc.objs, Breakers: tc.breakers, Now: now})
+			st := render.NewStatus(render.StatusInput{Database: tc.db, Live: tc.objs, Pods: tc.pods, Breakers: tc.breakers, Now: now})
 			if st.ExitCode != tc.code {
 				t.Errorf("exit code %d, want %d", st.ExitCode, tc.code)
 			}

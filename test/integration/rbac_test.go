@@ -504,9 +504,13 @@ func rbacProofs() map[string]rbacScenario {
 		"patch configmaps":                 reconcileNew,
 		"create configmaps":                reconcileNew,
 		"list persistentvolumeclaims":      reconcileNew,
-		"get statefulsets.apps":            reconcileNew,
-		"patch statefulsets.apps":          reconcileNew,
-		"create statefulsets.apps":         reconcileNew,
+		"list pods": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			existing(t, ns)
+			return tr.run(1, kc, "status", "orders", "-n", ns)
+		},
+		"get statefulsets.apps":    reconcileNew,
+		"patch statefulsets.apps":  reconcileNew,
+		"create statefulsets.apps": reconcileNew,
 		"watch statefulsets.apps": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
 			// No rollout: reconcile must watch the StatefulSet.
 			return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
