@@ -17,7 +17,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -25,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
 	"github.com/dbctl-io/dbctl/test/testdb"
 )
 
@@ -224,20 +224,16 @@ func resourceVersions(t *testing.T, ns string, names ...string) map[string]strin
 	t.Helper()
 	out := map[string]string{}
 	for _, name := range names {
-		for key, obj := range map[string]client.Object{
-			"Database":            &v1alpha1.Database{ObjectMeta: meta(ns, name)},
-			"Secret":              &corev1.Secret{ObjectMeta: meta(ns, name+"-credentials")},
-			"Service":             &corev1.Service{ObjectMeta: meta(ns, name)},
-			"Service headless":    &corev1.Service{ObjectMeta: meta(ns, name+"-headless")},
-			"ConfigMap":           &corev1.ConfigMap{ObjectMeta: meta(ns, name+"-config")},
-			"StatefulSet":         &appsv1.StatefulSet{ObjectMeta: meta(ns, name)},
-			"PodDisruptionBudget": &policyv1.PodDisruptionBudget{ObjectMeta: meta(ns, name)},
-		} {
+		objs := map[string]client.Object{"Database " + name: &v1alpha1.Database{ObjectMeta: meta(ns, name)}}
+		for _, c := range phases.Children(databaseOf(ns, name, 1)) {
+			objs[c.Kind+" "+c.Name] = childObject(ns, c.Ref)
+		}
+		for key, obj := range objs {
 			rv := "absent"
 			if exists(t, obj) {
 				rv = obj.GetResourceVersion()
 			}
-			out[key+" "+name] = rv
+			out[key] = rv
 		}
 	}
 	return out
@@ -253,11 +249,36 @@ func waitRolledOut(t *testing.T, ns, name string) *appsv1.StatefulSet {
 	return sts
 }
 
-// wantPVCsBound checks that the PVCs data-<name>-<ordinal> exist and are Bound.
-func wantPVCsBound(t *testing.T, ns, name string, ordinals ...int) {
+// waitDatabaseRolledOut waits for the rollouts of the Database's primary (one pod)
+// and, with replicas, of its replicas (replicas-1 pods), and checks their sizes.
+func waitDatabaseRolledOut(t *testing.T, ns, name string, replicas int) {
 	t.Helper()
-	for _, i := range ordinals {
-		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: meta(ns, fmt.Sprintf("data-%s-%d", name, i))}
+	sets := map[string]int32{name: 1}
+	if replicas > 1 {
+		sets[name+"-replica"] = int32(replicas - 1)
+	}
+	for sts, want := range sets {
+		got := waitRolledOut(t, ns, sts)
+		if *got.Spec.Replicas != want || got.Status.ReadyReplicas != want {
+			t.Errorf("StatefulSet %s: %d/%d ready, want %d/%d", sts, got.Status.ReadyReplicas, *got.Spec.Replicas, want, want)
+		}
+	}
+}
+
+// podNames are the pods of a Database of replicas: <name>-0 and <name>-replica-<i>.
+func podNames(name string, replicas int) []string {
+	out := []string{name + "-0"}
+	for i := range replicas - 1 {
+		out = append(out, fmt.Sprintf("%s-replica-%d", name, i))
+	}
+	return out
+}
+
+// wantPVCsBound checks that the PVCs data-<pod> of pods exist and are Bound.
+func wantPVCsBound(t *testing.T, ns string, pods ...string) {
+	t.Helper()
+	for _, p := range pods {
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: meta(ns, "data-"+p)}
 		if !exists(t, pvc) {
 			t.Errorf("PVC %s/%s does not exist", ns, pvc.Name)
 			continue
@@ -386,4 +407,67 @@ func cordonAll(t *testing.T) (uncordon func()) {
 	}
 	t.Cleanup(uncordon)
 	return uncordon
+}
+
+// wantTopology checks a Ready Database of replicas on the cluster: Service <name>
+// sends connections to the primary pod only and <name>-ro (only with replicas) to
+// the replica pods only, as their EndpointSlices show; the credentials Secret has
+// ro-host and ro-uri only with replicas; the replication Secret exists with
+// replicas; `dbctl status` names each pod's role and readiness.
+func wantTopology(t *testing.T, ns, name string, replicas int) {
+	t.Helper()
+	pods := podNames(name, replicas)
+	wantEndpoints(t, ns, name, pods[:1])
+	ro := &corev1.Service{ObjectMeta: meta(ns, name+"-ro")}
+	if replicas > 1 {
+		wantEndpoints(t, ns, name+"-ro", pods[1:])
+	} else if exists(t, ro) {
+		t.Errorf("Service %s exists with one replica", ro.Name)
+	}
+	sec := getSecret(t, ns, name+"-credentials")
+	for _, key := range []string{"ro-host", "ro-uri"} {
+		if _, ok := sec.Data[key]; ok != (replicas > 1) {
+			t.Errorf("Secret %s: key %s present = %v with %d replicas", sec.Name, key, ok, replicas)
+		}
+	}
+	if got := string(sec.Data["ro-host"]); replicas > 1 && got != name+"-ro."+ns+".svc" {
+		t.Errorf("Secret %s: ro-host %q", sec.Name, got)
+	}
+	if replicas > 1 {
+		repl := getSecret(t, ns, name+"-replication")
+		if string(repl.Data["username"]) != v1alpha1.ReplicationUsername || len(repl.Data["password"]) < 32 {
+			t.Errorf("Secret %s: username %q, a password of %d bytes", repl.Name, repl.Data["username"], len(repl.Data["password"]))
+		}
+		rememberPassword(string(repl.Data["password"]), repl.Name)
+	}
+	out, _, code := runDbctl(t, "status", name, "-n", ns)
+	if code != 0 {
+		t.Errorf("dbctl status %s: exit %d\n%s", name, code, out)
+	}
+	want := []string{pods[0] + ` +primary +ready`}
+	for _, p := range pods[1:] {
+		want = append(want, p+` +replica +streaming`)
+	}
+	for _, w := range want {
+		if !regexp.MustCompile(`(?m)^\s+` + w + `$`).MatchString(out) {
+			t.Errorf("dbctl status does not show %q:\n%s", w, out)
+		}
+	}
+}
+
+// wantEndpoints waits (a minute at most) until Service svc's EndpointSlices list
+// exactly pods, ready.
+func wantEndpoints(t *testing.T, ns, svc string, pods []string) {
+	t.Helper()
+	want := strings.Join(slices.Sorted(slices.Values(pods)), " ")
+	var got string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		out := kubectl(t, "-n", ns, "get", "endpointslices", "-l", "kubernetes.io/service-name="+svc,
+			"-o", `jsonpath={range .items[*].endpoints[?(@.conditions.ready==true)]}{.targetRef.name}{" "}{end}`)
+		got = strings.Join(slices.Sorted(slices.Values(strings.Fields(out))), " ")
+		if got == want {
+			return
+		}
+	}
+	t.Errorf("Service %s/%s sends connections to %q, want %q", ns, svc, got, want)
 }

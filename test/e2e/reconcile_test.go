@@ -38,29 +38,27 @@ func TestReconcileLifecycle(t *testing.T) {
 	dir := t.TempDir()
 	pgFile := writeFile(t, dir, "postgres.yaml", example(t, "postgres.yaml", ns))
 	writeFile(t, dir, "mysql.yaml", example(t, "mysql.yaml", ns))
-	const pg, my = "orders", "ledger" // the names in examples/
+	writeFile(t, dir, "mariadb.yaml", example(t, "mariadb.yaml", ns))
+	const pg, my, maria = "orders", "ledger", "catalog" // the names in examples/
 	var pgPassword []byte
 
-	ok := t.Run("postgres and mysql reach Ready", func(t *testing.T) {
+	ok := t.Run("postgres, mariadb and mysql reach Ready", func(t *testing.T) {
 		r := runReconcile(t, "-f", dir, "-o", "json", "--timeout", "2m")
 		r.wantExit(t, 0)
 		for _, db := range []struct {
 			name     string
-			replicas int32
+			replicas int
 			endpoint string
-		}{{pg, 3, pg + "." + ns + ".svc:5432"}, {my, 1, my + "." + ns + ".svc:3306"}} {
+		}{{pg, 3, pg + "." + ns + ".svc:5432"}, {my, 1, my + "." + ns + ".svc:3306"}, {maria, 3, maria + "." + ns + ".svc:3306"}} {
 			res := r.result(t, db.name)
 			if res.Outcome != "Ready" || res.ExitCode != 0 || res.Phase != "Ready" {
 				t.Errorf("%s: outcome %s, exit %d, phase %s; want Ready, 0, Ready", db.name, res.Outcome, res.ExitCode, res.Phase)
 			}
 			r.wantTransitions(t, db.name, path(coldPath, []string{"Verifying → Ready"})...)
 
-			sts := waitRolledOut(t, ns, db.name)
-			if *sts.Spec.Replicas != db.replicas || sts.Status.ReadyReplicas != db.replicas {
-				t.Errorf("StatefulSet %s: %d/%d ready, want %d/%d", db.name, sts.Status.ReadyReplicas, *sts.Spec.Replicas, db.replicas, db.replicas)
-			}
-			ordinals := []int{0, 1, 2}[:db.replicas]
-			wantPVCsBound(t, ns, db.name, ordinals...)
+			waitDatabaseRolledOut(t, ns, db.name, db.replicas)
+			wantPVCsBound(t, ns, podNames(db.name, db.replicas)...)
+			wantTopology(t, ns, db.name, db.replicas)
 
 			d := getDatabase(t, ns, db.name)
 			if d.Status.Phase != v1alpha1.PhaseReady || d.Status.ObservedGeneration != d.Generation || d.Status.Endpoint != db.endpoint {
@@ -94,25 +92,25 @@ func TestReconcileLifecycle(t *testing.T) {
 	}
 
 	t.Run("rerun is a no-op", func(t *testing.T) {
-		before := resourceVersions(t, ns, pg, my)
+		before := resourceVersions(t, ns, pg, my, maria)
 		r := runReconcile(t, "-f", dir, "--timeout", "1m")
 		r.wantExit(t, 0)
 		if m := changeLine.FindString(r.stderr); m != "" || strings.Contains(r.stderr, "→") {
 			t.Errorf("a rerun with nothing to do reported a change or a transition:\n%s", r)
 		}
-		for _, name := range []string{pg, my} {
+		for _, name := range []string{pg, my, maria} {
 			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(ns+"/"+name) + `: Ready\b`).MatchString(r.stdout) {
 				t.Errorf("stdout has no summary line %q\n%s", ns+"/"+name+": Ready", r)
 			}
 		}
 		rj := runReconcile(t, "-f", dir, "-o", "json", "--timeout", "1m")
 		rj.wantExit(t, 0)
-		for _, name := range []string{pg, my} {
+		for _, name := range []string{pg, my, maria} {
 			if res := rj.result(t, name); res.Outcome != "Ready" || len(res.Transitions) != 0 || len(res.Changes) != 0 {
 				t.Errorf("%s: outcome %s, transitions %q, changes %q; want Ready and none\n%s", name, res.Outcome, res.Transitions, res.Changes, rj)
 			}
 		}
-		after := resourceVersions(t, ns, pg, my)
+		after := resourceVersions(t, ns, pg, my, maria)
 		for obj, rv := range before {
 			if after[obj] != rv {
 				t.Errorf("%s: resourceVersion %s → %s after two reruns with nothing to do", obj, rv, after[obj])
@@ -127,15 +125,10 @@ func TestReconcileLifecycle(t *testing.T) {
 			message string   // on stderr
 			check   func(t *testing.T)
 		}{{
-			name:    "StatefulSet scaled by kubectl",
-			drift:   []string{"scale", "statefulset", pg, "--replicas=1"},
+			name:    "replicas scaled by kubectl",
+			drift:   []string{"scale", "statefulset", pg + "-replica", "--replicas=1"},
 			message: `took back .*spec\.replicas.* from hand edits by "kubectl`,
-			check: func(t *testing.T) {
-				sts := waitRolledOut(t, ns, pg)
-				if *sts.Spec.Replicas != 3 || sts.Status.ReadyReplicas != 3 {
-					t.Errorf("StatefulSet %s: %d/%d ready, want 3/3", pg, sts.Status.ReadyReplicas, *sts.Spec.Replicas)
-				}
-			},
+			check:   func(t *testing.T) { waitDatabaseRolledOut(t, ns, pg, 3) },
 		}, {
 			name:    "ConfigMap deleted",
 			drift:   []string{"delete", "configmap", pg + "-config"},
@@ -156,6 +149,7 @@ func TestReconcileLifecycle(t *testing.T) {
 				r.wantExit(t, 0)
 				r.wantTransitions(t, pg, "Ready → Updating", "Updating → Verifying", "Verifying → Ready")
 				r.wantTransitions(t, my)
+				r.wantTransitions(t, maria)
 				if !regexp.MustCompile(tc.message).MatchString(r.stderr) {
 					t.Errorf("stderr does not match %q\n%s", tc.message, r)
 				}
@@ -168,28 +162,63 @@ func TestReconcileLifecycle(t *testing.T) {
 	})
 
 	t.Run("replicas 3 to 1", func(t *testing.T) {
+		primaryBefore := &appsv1.StatefulSet{ObjectMeta: meta(ns, pg)}
+		exists(t, primaryBefore)
 		writeFile(t, dir, "postgres.yaml", example(t, "postgres.yaml", ns, "replicas: 3", "replicas: 1"))
 		r := runReconcile(t, "-f", pgFile, "-o", "json", "--timeout", "2m")
 		r.wantExit(t, 0)
 		r.wantTransitions(t, pg, "Ready → Updating", "Updating → Verifying", "Verifying → Ready")
-		if ch := r.result(t, pg).Changes; !strings.Contains(strings.Join(ch, "\n"), "- PodDisruptionBudget "+ns+"/"+pg) {
-			t.Errorf("changes %q do not delete the PodDisruptionBudget", ch)
+		changes := strings.Join(r.result(t, pg).Changes, "\n")
+		for _, want := range []string{"- PodDisruptionBudget " + ns + "/" + pg, "- Service " + ns + "/" + pg + "-ro",
+			"~ StatefulSet " + ns + "/" + pg + "-replica"} {
+			if !strings.Contains(changes, want) {
+				t.Errorf("changes %q lack %q", changes, want)
+			}
 		}
 		if exists(t, &policyv1.PodDisruptionBudget{ObjectMeta: meta(ns, pg)}) {
 			t.Error("the PodDisruptionBudget still exists with 1 replica")
 		}
-		sts := &appsv1.StatefulSet{ObjectMeta: meta(ns, pg)}
-		if !exists(t, sts) || *sts.Spec.Replicas != 1 || !rolledOut(sts) {
-			t.Errorf("StatefulSet %s: replicas %d, status %+v; want 1, rolled out", pg, *sts.Spec.Replicas, sts.Status)
+		replicas := &appsv1.StatefulSet{ObjectMeta: meta(ns, pg+"-replica")}
+		if !exists(t, replicas) || *replicas.Spec.Replicas != 0 {
+			t.Errorf("StatefulSet %s-replica: want it scaled to 0, kept", pg)
+		}
+		waitDatabaseRolledOut(t, ns, pg, 1)
+		wantTopology(t, ns, pg, 1)
+		if !exists(t, &corev1.Secret{ObjectMeta: meta(ns, pg+"-replication")}) {
+			t.Error("the replication Secret was deleted at one replica")
 		}
 		if got := password(t, ns, pg); string(got) != string(pgPassword) {
 			t.Error("the password changed")
 		}
 		// The data of the removed replicas is kept.
-		wantPVCsBound(t, ns, pg, 0, 1, 2)
+		wantPVCsBound(t, ns, podNames(pg, 3)...)
 		d := getDatabase(t, ns, pg)
 		wantCondition(t, d, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonReconciled)
+		wantPrimaryUntouched(t, primaryBefore)
 	})
+
+	t.Run("replicas 1 to 3 again", func(t *testing.T) {
+		primaryBefore := &appsv1.StatefulSet{ObjectMeta: meta(ns, pg)}
+		exists(t, primaryBefore)
+		writeFile(t, dir, "postgres.yaml", example(t, "postgres.yaml", ns))
+		runReconcile(t, "-f", pgFile, "--timeout", "2m").wantExit(t, 0)
+		waitDatabaseRolledOut(t, ns, pg, 3)
+		wantTopology(t, ns, pg, 3)
+		wantPrimaryUntouched(t, primaryBefore)
+		if got := password(t, ns, pg); string(got) != string(pgPassword) {
+			t.Error("the password changed")
+		}
+	})
+}
+
+// wantPrimaryUntouched checks that a scale change left the primary's StatefulSet
+// as it was: same generation (no spec change), so its pod was never replaced.
+func wantPrimaryUntouched(t *testing.T, before *appsv1.StatefulSet) {
+	t.Helper()
+	after := &appsv1.StatefulSet{ObjectMeta: meta(before.Namespace, before.Name)}
+	if !exists(t, after) || after.Generation != before.Generation || after.UID != before.UID {
+		t.Errorf("StatefulSet %s changed with a scale change: generation %d → %d", before.Name, before.Generation, after.Generation)
+	}
 }
 
 // TestReconcileNodesCordoned: with every node cordoned, pods cannot be scheduled.
@@ -238,13 +267,13 @@ func TestReconcileNodesCordoned(t *testing.T) {
 				t.Errorf("phase %s, want Verifying", d.Status.Phase)
 			}
 			wantCondition(t, d, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonWaitingForRollout)
-			wantPVCsBound(t, s.ns, name, 0, 1, 2)
+			wantPVCsBound(t, s.ns, podNames(name, 3)...)
 		},
 		uncordoned: func(t *testing.T, s *state) {
 			r := runReconcile(t, "-f", s.file, "-o", "json", "--timeout", "2m")
 			r.wantExit(t, 0)
 			r.wantTransitions(t, name, "Verifying → Ready")
-			waitRolledOut(t, s.ns, name)
+			waitDatabaseRolledOut(t, s.ns, name, 3)
 		},
 	}, {
 		name: "pods of a Ready Database deleted",
@@ -253,9 +282,11 @@ func TestReconcileNodesCordoned(t *testing.T) {
 		},
 		cordoned: func(t *testing.T, s *state) {
 			kubectl(t, "-n", s.ns, "delete", "pods", "-l", "app.kubernetes.io/instance="+name, "--wait")
-			if _, err := waitStatefulSet(ctxFor(t), newClient(t), client.ObjectKey{Namespace: s.ns, Name: name},
-				func(sts *appsv1.StatefulSet) bool { return sts.Status.ReadyReplicas == 0 }); err != nil {
-				t.Fatal(err)
+			for _, sts := range []string{name, name + "-replica"} {
+				if _, err := waitStatefulSet(ctxFor(t), newClient(t), client.ObjectKey{Namespace: s.ns, Name: sts},
+					func(sts *appsv1.StatefulSet) bool { return sts.Status.ReadyReplicas == 0 }); err != nil {
+					t.Fatal(err)
+				}
 			}
 			r := runReconcile(t, "-f", s.file, "--timeout", "15s", "-o", "json")
 			r.wantExit(t, 3)
@@ -269,7 +300,7 @@ func TestReconcileNodesCordoned(t *testing.T) {
 			r := runReconcile(t, "-f", s.file, "-o", "json", "--timeout", "2m")
 			r.wantExit(t, 0)
 			r.wantTransitions(t, name, "Verifying → Ready")
-			waitRolledOut(t, s.ns, name)
+			waitDatabaseRolledOut(t, s.ns, name, 3)
 		},
 	}, {
 		name:          "tiny verify.timeout",

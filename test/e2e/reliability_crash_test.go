@@ -103,7 +103,7 @@ func TestReliabilityCrash(t *testing.T) {
 	for i, s := range crashSteps {
 		file := writeFile(t, refDir, "db.yaml", reliableYAML(refNS, name, s.replicas, s.maxConnections, dep.URL))
 		runReconcile(t, append([]string{"-f", file, "-o", "json"}, flags...)...).wantExit(t, 0)
-		waitRolledOut(t, refNS, name)
+		waitDatabaseRolledOut(t, refNS, name, s.replicas)
 		refSpecs[i] = childSpecs(t, refNS, name, s.replicas)
 	}
 

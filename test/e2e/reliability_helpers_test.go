@@ -40,6 +40,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
 )
 
 // envReliability enables the reliability tests: they are long, and the API server
@@ -287,26 +288,47 @@ func jitter(d time.Duration) time.Duration {
 
 // childObjects returns the children a Database with replicas has, by "Kind name".
 func childObjects(ns, name string, replicas int) map[string]client.Object {
-	out := map[string]client.Object{
-		"Secret " + name + "-credentials": &corev1.Secret{ObjectMeta: meta(ns, name+"-credentials")},
-		"Service " + name + "-headless":   &corev1.Service{ObjectMeta: meta(ns, name+"-headless")},
-		"Service " + name:                 &corev1.Service{ObjectMeta: meta(ns, name)},
-		"ConfigMap " + name + "-config":   &corev1.ConfigMap{ObjectMeta: meta(ns, name+"-config")},
-		"StatefulSet " + name:             &appsv1.StatefulSet{ObjectMeta: meta(ns, name)},
-		"PodDisruptionBudget " + name:     &policyv1.PodDisruptionBudget{ObjectMeta: meta(ns, name)},
-	}
-	if replicas <= 1 {
-		delete(out, "PodDisruptionBudget "+name)
+	out := map[string]client.Object{}
+	for _, c := range phases.Children(databaseOf(ns, name, replicas)) {
+		if c.Want == phases.Present {
+			out[c.Kind+" "+c.Name] = childObject(ns, c.Ref)
+		}
 	}
 	return out
 }
 
+// databaseOf is a Database of replicas, for the names and wants of its children.
+func databaseOf(ns, name string, replicas int) *v1alpha1.Database {
+	r := int32(replicas)
+	db := &v1alpha1.Database{ObjectMeta: meta(ns, name), Spec: v1alpha1.DatabaseSpec{Engine: v1alpha1.EnginePostgres, Replicas: &r}}
+	db.Default()
+	return db
+}
+
+// childObject is an empty typed object for a child.
+func childObject(ns string, ref phases.Ref) client.Object {
+	m := meta(ns, ref.Name)
+	switch ref.Kind {
+	case phases.KindSecret:
+		return &corev1.Secret{ObjectMeta: m}
+	case phases.KindService:
+		return &corev1.Service{ObjectMeta: m}
+	case phases.KindConfigMap:
+		return &corev1.ConfigMap{ObjectMeta: m}
+	case phases.KindStatefulSet:
+		return &appsv1.StatefulSet{ObjectMeta: m}
+	default:
+		return &policyv1.PodDisruptionBudget{ObjectMeta: m}
+	}
+}
+
 // wantConverged checks a Database after its last run: Ready and consistent
-// (observedGeneration = generation, every condition True, no retry state); exactly
-// one credentials Secret and one StatefulSet in the namespace, the password want
-// (unless nil); every child present, owned by exactly one controller reference (the
-// Database) and managed by dbctl's server-side apply; no PodDisruptionBudget at 1
-// replica. It returns the Database.
+// (observedGeneration = generation, every condition True, no retry state); no
+// Secret or StatefulSet of the Database but the ones of its fixed names, the
+// password want (unless nil); every child present, owned by exactly one controller
+// reference (the Database) and managed by dbctl's server-side apply; no
+// PodDisruptionBudget at 1 replica; the primary and the replicas rolled out. It
+// returns the Database.
 func wantConverged(t *testing.T, ns, name string, replicas int, wantPassword []byte) *v1alpha1.Database {
 	t.Helper()
 	c := newClient(t)
@@ -336,8 +358,19 @@ func wantConverged(t *testing.T, ns, name string, replicas int, wantPassword []b
 			t.Fatal(err)
 		}
 	}
-	if len(secrets.Items) != 1 || len(stss.Items) != 1 {
-		t.Errorf("Database %s/%s: %d Secrets and %d StatefulSets, want exactly one of each", ns, name, len(secrets.Items), len(stss.Items))
+	known := map[string]bool{}
+	for _, c := range phases.Children(databaseOf(ns, name, replicas)) {
+		known[c.Kind+" "+c.Name] = true
+	}
+	for _, s := range secrets.Items {
+		if !known["Secret "+s.Name] {
+			t.Errorf("Database %s/%s: a Secret %s that is none of its children", ns, name, s.Name)
+		}
+	}
+	for _, s := range stss.Items {
+		if !known["StatefulSet "+s.Name] {
+			t.Errorf("Database %s/%s: a StatefulSet %s that is none of its children", ns, name, s.Name)
+		}
 	}
 	if got := password(t, ns, name); wantPassword != nil && string(got) != string(wantPassword) {
 		t.Errorf("Database %s/%s: the password changed", ns, name)
@@ -353,10 +386,7 @@ func wantConverged(t *testing.T, ns, name string, replicas int, wantPassword []b
 	if replicas <= 1 && exists(t, &policyv1.PodDisruptionBudget{ObjectMeta: meta(ns, name)}) {
 		t.Errorf("PodDisruptionBudget %s exists with %d replica", name, replicas)
 	}
-	sts := waitRolledOut(t, ns, name)
-	if *sts.Spec.Replicas != int32(replicas) {
-		t.Errorf("StatefulSet %s: %d replicas, want %d", name, *sts.Spec.Replicas, replicas)
-	}
+	waitDatabaseRolledOut(t, ns, name, replicas)
 	return db
 }
 
@@ -414,7 +444,7 @@ func childSpecs(t *testing.T, ns, name string, replicas int) map[string]string {
 		unstructured.RemoveNestedField(u.Object, "spec", "clusterIPs")
 		if data, ok := u.Object["data"].(map[string]any); ok && strings.HasPrefix(key, "Secret ") {
 			for k, v := range data {
-				if k == "password" || k == "uri" {
+				if k == "password" || k == "uri" || k == "ro-uri" {
 					delete(data, k)
 					continue
 				}
