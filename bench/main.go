@@ -23,6 +23,9 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dbctl-io/dbctl/api/v1alpha1"
+	"github.com/dbctl-io/dbctl/phases"
 )
 
 type config struct {
@@ -266,7 +269,7 @@ func benchmark(ctx context.Context, c *config) error {
 		}
 		res.Scenarios = append(res.Scenarios, s)
 		if s.ID == "noop-1" {
-			a, err := e.accounting(ctx, "noop-1", "b1-d", []string{e.singleFile()}, 1, 6, 1)
+			a, err := e.accounting(ctx, "noop-1", "b1-d", []string{e.singleFile()}, 1, childrenPerDatabase(), 1)
 			if err != nil {
 				return err
 			}
@@ -274,7 +277,7 @@ func benchmark(ctx context.Context, c *config) error {
 		}
 		if s.ID == fmt.Sprintf("noop-%d", maxInt(c.scaleSizes)) {
 			n := maxInt(c.scaleSizes)
-			a, err := e.accounting(ctx, s.ID, "s-d", []string{e.scaleDir("d", n)}, n, 5, 16)
+			a, err := e.accounting(ctx, s.ID, "s-d", []string{e.scaleDir("d", n)}, n, childrenPerDatabase(), 16)
 			if err != nil {
 				return err
 			}
@@ -497,3 +500,7 @@ func (e *env) environment(ctx context.Context) Environment {
 	}
 	return env
 }
+
+// childrenPerDatabase is the number of children a Database can have: a no-op
+// reconcile reads each once (a GET; absent ones too).
+func childrenPerDatabase() int { return len(phases.Children(&v1alpha1.Database{})) }

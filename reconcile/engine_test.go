@@ -568,3 +568,41 @@ func TestRolloutWaitSurvivesAnExpiredWatch(t *testing.T) {
 		}
 	}
 }
+
+// A Database made by an earlier dbctl ran every replica in StatefulSet <name>, each
+// pod with a database of its own. dbctl does not turn them into replicas: plan says
+// so (an error), reconcile goes Failed before any write, the Services included,
+// and names the pods and PVCs.
+func TestEarlierTopologyIsNotConverted(t *testing.T) {
+	h := newHarness(t)
+	h.simulateRollouts()
+	requireOutcome(t, h.reconcile(h.target(postgres("orders", 1, "")), time.Minute), reconcile.OutcomeReady)
+	// What an earlier dbctl left: three pods in StatefulSet orders.
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "orders"}}
+	if err := env.Client.SubResource("scale").Patch(context.Background(), sts,
+		client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"replicas":3}}`)), client.FieldOwner("dbctl-0.1")); err != nil {
+		t.Fatal(err)
+	}
+	before := h.versions("orders")
+	tgt := h.target(postgres("orders", 3, ""))
+	if _, err := h.engine.Plan(context.Background(), tgt); err == nil || !strings.Contains(err.Error(), "pods orders-1, orders-2 hold databases of their own") {
+		t.Errorf("plan: %v", err)
+	}
+	r := h.reconcile(tgt, time.Minute)
+	requireOutcome(t, r, reconcile.OutcomeFailed)
+	for _, want := range []string{"StatefulSet " + h.ns + "/orders runs 3 pods", "PVCs data-orders-1, data-orders-2",
+		"kubectl scale statefulset orders -n " + h.ns + " --replicas=1"} {
+		if !strings.Contains(r.Message, want) {
+			t.Errorf("message lacks %q: %s", want, r.Message)
+		}
+	}
+	after := h.versions("orders")
+	delete(before, "Database")
+	delete(after, "Database")
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Errorf("a child was written:\nbefore %v\nafter  %v", before, after)
+	}
+	if len(r.Changes) != 0 {
+		t.Errorf("changes %v", r.Changes)
+	}
+}

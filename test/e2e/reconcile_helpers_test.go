@@ -424,7 +424,10 @@ func wantTopology(t *testing.T, ns, name string, replicas int) {
 	} else if exists(t, ro) {
 		t.Errorf("Service %s exists with one replica", ro.Name)
 	}
-	sec := getSecret(t, ns, name+"-credentials")
+	sec := getSecret(t, ns, name)
+	if sec == nil {
+		t.Fatalf("Secret %s-credentials does not exist", name)
+	}
 	for _, key := range []string{"ro-host", "ro-uri"} {
 		if _, ok := sec.Data[key]; ok != (replicas > 1) {
 			t.Errorf("Secret %s: key %s present = %v with %d replicas", sec.Name, key, ok, replicas)
@@ -433,8 +436,9 @@ func wantTopology(t *testing.T, ns, name string, replicas int) {
 	if got := string(sec.Data["ro-host"]); replicas > 1 && got != name+"-ro."+ns+".svc" {
 		t.Errorf("Secret %s: ro-host %q", sec.Name, got)
 	}
-	if replicas > 1 {
-		repl := getSecret(t, ns, name+"-replication")
+	if repl := (&corev1.Secret{ObjectMeta: meta(ns, name+"-replication")}); replicas > 1 && !exists(t, repl) {
+		t.Errorf("Secret %s does not exist with %d replicas", repl.Name, replicas)
+	} else if replicas > 1 {
 		if string(repl.Data["username"]) != v1alpha1.ReplicationUsername || len(repl.Data["password"]) < 32 {
 			t.Errorf("Secret %s: username %q, a password of %d bytes", repl.Name, repl.Data["username"], len(repl.Data["password"]))
 		}
