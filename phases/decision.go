@@ -21,6 +21,9 @@ const (
 	WaitDependencies Wait = "Dependencies"
 	// WaitBackoff: a Failed Database may be retried only at Decision.WaitUntil.
 	WaitBackoff Wait = "Backoff"
+	// WaitVolumes: the data PVCs have not grown to their new size yet; check again
+	// after a backoff, until Decision.WaitUntil (the verify deadline).
+	WaitVolumes Wait = "Volumes"
 )
 
 // Decision is the next step of the machine.
@@ -46,6 +49,11 @@ type Decision struct {
 	// Refused is set when the step was refused because the spec asks for a change
 	// the running database cannot take (Refusal): it says what to do instead.
 	Refused string
+	// Grow is the volume growth the step performs before it writes the
+	// StatefulSets: expand the PVCs, delete each StatefulSet leaving its pods
+	// (orphan), wait until it is gone; the StatefulSets are then written with the
+	// new size like any child. Nil when none.
+	Grow *Growth
 }
 
 // Transition reports whether the step changes the phase.

@@ -2,6 +2,7 @@ package phases
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 )
@@ -78,6 +79,8 @@ func Decide(db *v1alpha1.Database, obs *Observation) Decision {
 		if msg := Refusal(db, obs); msg != "" {
 			d = newStep(db, obs).fail(v1alpha1.ReasonApplyRejected, msg)
 			d.Refused = msg
+		} else if slices.Contains(d.Apply, v1alpha1.PhaseDeploying) {
+			d.Grow = GrowthOf(db, obs)
 		}
 	}
 	d.From = cur
@@ -98,14 +101,17 @@ func Decide(db *v1alpha1.Database, obs *Observation) Decision {
 
 // Refusal explains why the children of db cannot be written over what runs now:
 // pods of an earlier dbctl that hold databases of their own (TopologyChange), a
-// PostgreSQL major version change or a MySQL downgrade (VersionChange), a new
-// storage size or class (StorageChange), MySQL with replicas. "" when nothing is
+// PostgreSQL major version change or a MySQL downgrade (VersionChange), a smaller
+// storage size or a new class (StorageChange), a growth the volumes cannot take
+// (GrowthRefusal), MySQL with replicas. "" when nothing is
 // refused. The running pods and volumes stay as they are.
 func Refusal(db *v1alpha1.Database, obs *Observation) string {
 	for _, msg := range []string{
 		TopologyChange(db, obs.Workload),
 		VersionChange(db, obs.Workload),
 		StorageChange(db, obs.Workload),
+		StorageChange(db, obs.ReplicaWorkload),
+		GrowthRefusal(db, obs),
 		mysqlReplicas(db),
 	} {
 		if msg != "" {

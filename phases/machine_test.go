@@ -47,6 +47,7 @@ type world struct {
 	image       string // of the live StatefulSet; default postgres:16
 	claim       string // its data volume claim's size; default 10Gi
 	stsPods     int32  // the primary StatefulSet's replicas; default 1
+	volumes     []Volume
 }
 
 func observe(db *v1alpha1.Database, w world) *Observation {
@@ -77,7 +78,8 @@ func observe(db *v1alpha1.Database, w world) *Observation {
 	}
 	stsMissing := slices.Contains(w.missing, KindStatefulSet)
 	if !stsMissing {
-		obs.Workload = &Workload{Replicas: cmp.Or(w.stsPods, 1), Image: cmp.Or(w.image, "postgres:16"), Claim: &Claim{Size: cmp.Or(w.claim, "10Gi")}}
+		obs.Workload = &Workload{Name: "orders", Replicas: cmp.Or(w.stsPods, 1), Image: cmp.Or(w.image, "postgres:16"), Claim: &Claim{Size: cmp.Or(w.claim, "10Gi")}}
+		obs.Volumes = w.volumes
 	}
 	obs.Rollout = Rollout{Exists: !stsMissing, Current: !w.notRolled && !stsMissing, Ready: 3, Desired: 3, Updated: 3}
 	if w.notRolled {
@@ -131,6 +133,8 @@ func TestDecide(t *testing.T) {
 		ready string
 		// refused is a substring of Decision.Refused; "" means not refused.
 		refused string
+		// grow is Decision.Grow as "sts…: pvc… from→to"; "" means none.
+		grow string
 	}{
 		"pending starts provisioning": {
 			db: testDB(""), world: world{missing: []string{KindSecret, KindService, KindConfigMap, KindStatefulSet, KindPodDisruptionBudget}, noData: true},
@@ -238,10 +242,38 @@ func TestDecide(t *testing.T) {
 			from: v1alpha1.PhaseUpdating, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonApplyRejected,
 			refused: "spec.version cannot change PostgreSQL from 16 to 17",
 		},
-		"a retry with a grown volume is refused before any write": {
+		"a growth whose PVC is missing is refused before any write": {
 			db: testDB(P, func(db *v1alpha1.Database) { db.Spec.Storage.Size = resource.MustParse("20Gi") }), world: world{},
 			from: P, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonApplyRejected,
-			refused: "spec.storage.size cannot change from 10Gi to 20Gi",
+			refused: "spec.storage.size cannot grow from 10Gi to 20Gi: PVC data-orders-0 is missing",
+		},
+		"a growth the StorageClass does not allow is refused before any write": {
+			db: testDB(v1alpha1.PhaseUpdating, func(db *v1alpha1.Database) { db.Spec.Storage.Size = resource.MustParse("20Gi") }),
+			world: world{drifted: []string{KindStatefulSet}, volumes: []Volume{{Name: "data-orders-0", Requested: resource.MustParse("10Gi"),
+				NotExpandable: "only dynamically provisioned pvc can be resized"}}},
+			from: v1alpha1.PhaseUpdating, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonApplyRejected,
+			refused: "PVC data-orders-0 cannot grow: only dynamically provisioned pvc can be resized",
+		},
+		"a growth is planned by the step that writes the StatefulSets": {
+			db: testDB(v1alpha1.PhaseUpdating, func(db *v1alpha1.Database) { db.Spec.Storage.Size = resource.MustParse("20Gi") }),
+			world: world{drifted: []string{KindStatefulSet}, volumes: []Volume{{Name: "data-orders-0", Requested: resource.MustParse("10Gi")}}},
+			from: v1alpha1.PhaseUpdating, to: v1alpha1.PhaseVerifying, apply: []v1alpha1.Phase{P, C, D}, grow: "orders: data-orders-0 10Gi→20Gi",
+		},
+		"verifying waits for the volumes to grow": {
+			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute)),
+			world: world{volumes: []Volume{{Name: "data-orders-0", Mounted: true, Requested: resource.MustParse("20Gi"), Capacity: resource.MustParse("10Gi")}}},
+			from: v1alpha1.PhaseVerifying, to: v1alpha1.PhaseVerifying, wait: WaitVolumes, ready: v1alpha1.ReasonWaitingForVolumes,
+		},
+		"verifying counts a volume no pod mounts once it is expanded": {
+			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute)),
+			world: world{volumes: []Volume{{Name: "data-orders-replica-4", Requested: resource.MustParse("20Gi"), Capacity: resource.MustParse("10Gi"),
+				FileSystemResizePending: true}}},
+			from: v1alpha1.PhaseVerifying, to: v1alpha1.PhaseReady, ready: v1alpha1.ReasonReconciled,
+		},
+		"verifying fails when the volumes never grow": {
+			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(11*time.Minute)),
+			world: world{volumes: []Volume{{Name: "data-orders-0", Mounted: true, Requested: resource.MustParse("20Gi"), Capacity: resource.MustParse("10Gi")}}},
+			from: v1alpha1.PhaseVerifying, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonVerificationTimeout,
 		},
 		"verifying with a changed version re-derives to deploying and is refused": {
 			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute)), world: world{drifted: []string{KindStatefulSet}, image: "postgres:15"},
@@ -290,6 +322,9 @@ func TestDecide(t *testing.T) {
 			if (tc.refused == "") != (d.Refused == "") || !strings.Contains(d.Refused, tc.refused) {
 				t.Errorf("refused = %q, want %q", d.Refused, tc.refused)
 			}
+			if got := growText(d.Grow); got != tc.grow {
+				t.Errorf("grow = %q, want %q", got, tc.grow)
+			}
 			if d.Status.Phase != tc.to {
 				t.Errorf("status.phase = %q, want %q", d.Status.Phase, tc.to)
 			}
@@ -301,6 +336,13 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+func growText(g *Growth) string {
+	if g == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s: %s %s→%s", strings.Join(g.StatefulSets, " "), strings.Join(g.PVCs, " "), g.From.String(), g.To.String())
 }
 
 func findCondition(cs []metav1.Condition, t string) *metav1.Condition {

@@ -20,8 +20,12 @@ type Observation struct {
 	DataExists bool
 	// Rollout is the StatefulSet's rollout as kstatus computes it.
 	Rollout Rollout
-	// Workload is what the live StatefulSet runs with; nil when there is none.
-	Workload *Workload
+	// Workload is what the live primary StatefulSet runs with; nil when there is
+	// none. ReplicaWorkload is the replicas' StatefulSet's.
+	Workload, ReplicaWorkload *Workload
+	// Volumes are the Database's data PVCs; read (Volumes non-nil) only when they
+	// matter: a volume growth is wanted (NeedsVolumes), or the Database is Verifying.
+	Volumes []Volume
 	// Dependencies is the result of checking spec.dependencies; nil when they were
 	// not checked for this observation.
 	Dependencies *DependencyResult

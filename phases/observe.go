@@ -43,6 +43,11 @@ func Observe(db *v1alpha1.Database, children []Child, live Live, fieldManager st
 			if err != nil {
 				return nil, err
 			}
+			if obj.GetDeletionTimestamp() != nil {
+				// Being deleted (a volume growth recreates the StatefulSets): it is
+				// written again once it is gone.
+				drift = append([]string{"being deleted"}, drift...)
+			}
 			obs.Children = append(obs.Children, ChildState{Child: c, Exists: true, Drift: drift})
 		case c.Want == Absent && obj != nil && IsOwnedBy(obj, db):
 			obs.Children = append(obs.Children, ChildState{Child: c, Exists: true, Prune: true})
@@ -55,6 +60,7 @@ func Observe(db *v1alpha1.Database, children []Child, live Live, fieldManager st
 		obs.Rollout = obs.Rollout.And(RolloutOf(r))
 	}
 	obs.Workload = WorkloadOf(db, sts)
+	obs.ReplicaWorkload = WorkloadOf(db, live[replicas])
 	obs.DataExists = sts != nil
 	return obs, nil
 }
@@ -79,9 +85,14 @@ func adoptable(c Child, live *unstructured.Unstructured) bool {
 // Workload is what the live StatefulSet runs with, as far as the state machine's
 // refusals need it: an engine version or a volume claim it cannot change in place.
 type Workload struct {
-	// Replicas is the primary StatefulSet's spec.replicas: above 1 it was made by
-	// an earlier dbctl, whose pods 1… hold independent databases.
+	// Name of the StatefulSet.
+	Name string
+	// Replicas is its spec.replicas: for the primary's, above 1 it was made by an
+	// earlier dbctl, whose pods 1… hold independent databases.
 	Replicas int32
+	// Deleting is true while the StatefulSet is being deleted (a volume growth
+	// recreates it around its pods).
+	Deleting bool
 	// Image of the engine's container; "" when it has none.
 	Image string
 	// Claim is the data volume claim template; nil when there is none.
@@ -103,7 +114,7 @@ func WorkloadOf(db *v1alpha1.Database, sts *unstructured.Unstructured) *Workload
 	if sts == nil {
 		return nil
 	}
-	w := &Workload{Replicas: 1}
+	w := &Workload{Name: sts.GetName(), Replicas: 1, Deleting: sts.GetDeletionTimestamp() != nil}
 	if n, found, _ := unstructured.NestedInt64(sts.Object, "spec", "replicas"); found {
 		w.Replicas = int32(n)
 	}

@@ -9,11 +9,11 @@ import (
 )
 
 // StorageChange explains why the StatefulSet of db cannot take its storage spec:
-// Kubernetes does not let a StatefulSet's volumeClaimTemplates change, so a new
-// spec.storage.size or storageClassName is refused for an existing StatefulSet.
-// It returns "" when w (the live StatefulSet's workload, nil when there is none) has
-// the storage of the spec, or no data volume claim to compare. The message says
-// what to do.
+// the data volumes keep the class they were created with, and volumes only grow.
+// A larger spec.storage.size is no refusal: GrowthOf plans it. It returns "" when w
+// (the live StatefulSet's workload, nil when there is none) has the storage of the
+// spec or less of it, or no data volume claim to compare. The message says what to
+// do.
 func StorageChange(db *v1alpha1.Database, w *Workload) string {
 	if w == nil || w.Claim == nil {
 		return ""
@@ -36,19 +36,11 @@ func StorageChange(db *v1alpha1.Database, w *Workload) string {
 	}
 	liveSize, err := resource.ParseQuantity(c.Size)
 	want := db.Spec.Storage.Size
-	if err != nil || liveSize.Cmp(want) == 0 {
-		return ""
+	if err != nil || want.Cmp(liveSize) >= 0 {
+		return "" // the same size, or a growth (GrowthOf)
 	}
-	if want.Cmp(liveSize) < 0 {
-		return fmt.Sprintf("spec.storage.size cannot shrink from %s to %s on the existing %s: volumes only grow; set it back to %s",
-			liveSize.String(), want.String(), sts, liveSize.String())
-	}
-	return fmt.Sprintf("spec.storage.size cannot change from %s to %s on the existing %s: "+
-		"Kubernetes does not allow changing a StatefulSet's volumeClaimTemplates, and dbctl does not resize volumes. "+
-		"Set it back to %s, or grow the volumes by hand: expand each PVC data-%s-<ordinal> to %s (its StorageClass must allow volume expansion), "+
-		"run 'kubectl delete statefulset %s -n %s --cascade=orphan' (the pods and volumes stay), then run dbctl again: "+
-		"it recreates the StatefulSet with the new size",
-		liveSize.String(), want.String(), sts, liveSize.String(), db.StatefulSetName(), want.String(), db.StatefulSetName(), db.Namespace)
+	return fmt.Sprintf("spec.storage.size cannot shrink from %s to %s on the existing %s: volumes only grow; set it back to %s",
+		liveSize.String(), want.String(), sts, liveSize.String())
 }
 
 func className(c string) string {

@@ -42,10 +42,7 @@ func TestStorageChange(t *testing.T) {
 		"same size, another notation": {live: sts(tenGi), mutate: []func(*v1alpha1.Database){size("10240Mi")}},
 		"same class":                  {live: sts(fastTenGi), mutate: []func(*v1alpha1.Database){class("fast")}},
 		"no data template":            {live: sts("  - metadata: {name: logs}\n    spec: {resources: {requests: {storage: 1Gi}}}\n"), mutate: []func(*v1alpha1.Database){size("20Gi")}},
-		"grown": {live: sts(tenGi), mutate: []func(*v1alpha1.Database){size("20Gi")}, want: []string{
-			"spec.storage.size cannot change from 10Gi to 20Gi on the existing StatefulSet shop/orders",
-			"Set it back to 10Gi", "expand each PVC data-orders-<ordinal> to 20Gi",
-			"kubectl delete statefulset orders -n shop --cascade=orphan"}},
+		"grown (a growth, not a refusal)": {live: sts(tenGi), mutate: []func(*v1alpha1.Database){size("20Gi")}},
 		"shrunk": {live: sts(tenGi), mutate: []func(*v1alpha1.Database){size("5Gi")}, want: []string{
 			"spec.storage.size cannot shrink from 10Gi to 5Gi on the existing StatefulSet shop/orders: volumes only grow; set it back to 10Gi"}},
 		"class set": {live: sts(tenGi), mutate: []func(*v1alpha1.Database){class("fast")}, want: []string{

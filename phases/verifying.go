@@ -36,6 +36,12 @@ func verifying(db *v1alpha1.Database, obs *Observation) Decision {
 		s.progress(v1alpha1.ReasonWaitingForRollout, "Verifying: waiting for the StatefulSet rollout")
 		return s.stay(WaitRollout, deadline, "waiting for "+obs.Rollout.Progress())
 	}
+	if pending := PendingVolumes(obs); len(pending) > 0 {
+		msg := "waiting for the volumes to grow: " + joinMax(pending, 3)
+		s.cond(v1alpha1.ConditionVerified, false, v1alpha1.ReasonWaitingForVolumes, msg)
+		s.progress(v1alpha1.ReasonWaitingForVolumes, "Verifying: "+msg)
+		return s.stay(WaitVolumes, deadline, msg)
+	}
 	// Every child is current for this generation (Current found none missing or
 	// drifted), whichever run or path wrote it: say so in the conditions of the
 	// phases that write them. A spec changed while Verifying re-derives to the
@@ -61,6 +67,8 @@ func unverified(db *v1alpha1.Database, obs *Observation) string {
 		return "the StatefulSet does not exist"
 	case !obs.Rollout.Current:
 		return fmt.Sprintf("StatefulSet %s has %s", db.StatefulSetName(), obs.Rollout.Progress())
+	case len(PendingVolumes(obs)) > 0:
+		return "the volumes did not grow: " + joinMax(PendingVolumes(obs), 3)
 	default:
 		return "verification was interrupted"
 	}

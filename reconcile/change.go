@@ -72,6 +72,9 @@ type Change struct {
 	// Conflict is set in a plan when applying the child would conflict with another
 	// applier; reconcile would stop there (without --force-conflicts).
 	Conflict string
+	// Cost is what the change does to the running pods, most significant first;
+	// empty when nothing (set in plans).
+	Cost []Effect
 }
 
 // ID is "Kind namespace/name".
@@ -244,4 +247,13 @@ func FlowValue(v any) string {
 	default:
 		return fmt.Sprint(x)
 	}
+}
+
+// KindPersistentVolumeClaim is the kind of a data volume a growth expands.
+const KindPersistentVolumeClaim = "PersistentVolumeClaim"
+
+// volumeChange is a PVC growth: its requested storage from g.From to g.To.
+func volumeChange(namespace, name string, g *phases.Growth) Change {
+	return Change{Action: ActionUpdate, Phase: v1alpha1.PhaseDeploying, Kind: KindPersistentVolumeClaim, Namespace: namespace, Name: name,
+		Fields: []FieldChange{{Path: "spec.resources.requests.storage", Old: g.From.String(), New: g.To.String()}}}
 }

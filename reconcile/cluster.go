@@ -8,9 +8,14 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
@@ -46,6 +51,18 @@ type cluster interface {
 	create(ctx context.Context, desired *unstructured.Unstructured) (*unstructured.Unstructured, error)
 	// delete deletes live, with its UID as a precondition.
 	delete(ctx context.Context, live *unstructured.Unstructured) error
+	// listVolumes lists db's PVCs (by its labels; the data PVCs among them).
+	listVolumes(ctx context.Context, db *v1alpha1.Database) ([]corev1.PersistentVolumeClaim, error)
+	// growVolume sets PVC name's requested storage to size (a merge patch: dbctl
+	// did not create the PVC); with dryRun the API server only checks it (its
+	// admission refuses a PVC that cannot grow).
+	growVolume(ctx context.Context, namespace, name string, size resource.Quantity, dryRun bool) error
+	// deleteOrphan deletes live, leaving its dependents (the pods of a
+	// StatefulSet), with its UID as a precondition.
+	deleteOrphan(ctx context.Context, live *unstructured.Unstructured) error
+	// waitGone waits until live no longer exists (the garbage collector removes
+	// an object deleted with orphans only after releasing them).
+	waitGone(ctx context.Context, live *unstructured.Unstructured) error
 	// waitRollout waits for db's StatefulSets to roll out, until until (the verify
 	// deadline), or ctx ends; sets are the StatefulSets by name, as last observed.
 	waitRollout(ctx context.Context, db *v1alpha1.Database, sets map[string]*unstructured.Unstructured, until time.Time, report func(phases.Rollout, string)) error
@@ -146,6 +163,50 @@ func (k *kubeCluster) create(ctx context.Context, desired *unstructured.Unstruct
 
 func (k *kubeCluster) delete(ctx context.Context, live *unstructured.Unstructured) error {
 	return k.writer().Delete(ctx, live)
+}
+
+func (k *kubeCluster) listVolumes(ctx context.Context, db *v1alpha1.Database) ([]corev1.PersistentVolumeClaim, error) {
+	list := &corev1.PersistentVolumeClaimList{}
+	if err := k.e.Client.List(ctx, list, client.InNamespace(db.Namespace), client.MatchingLabels(phases.SelectorLabels(db))); err != nil {
+		return nil, fmt.Errorf("listing the PersistentVolumeClaims of Database %s/%s: %w", db.Namespace, db.Name, kube.Explain(err))
+	}
+	return list.Items, nil
+}
+
+func (k *kubeCluster) growVolume(ctx context.Context, namespace, name string, size resource.Quantity, dryRun bool) error {
+	patch := fmt.Sprintf(`{"spec":{"resources":{"requests":{"storage":%q}}}}`, size.String())
+	opts := []client.PatchOption{client.FieldOwner(kube.FieldManager)}
+	if dryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	pvc := &corev1.PersistentVolumeClaim{}
+	pvc.Namespace, pvc.Name = namespace, name
+	if err := k.e.Client.Patch(ctx, pvc, client.RawPatch(types.MergePatchType, []byte(patch)), opts...); err != nil {
+		return fmt.Errorf("growing PersistentVolumeClaim %s/%s to %s: %w", namespace, name, size.String(), kube.Explain(err))
+	}
+	return nil
+}
+
+func (k *kubeCluster) deleteOrphan(ctx context.Context, live *unstructured.Unstructured) error {
+	uid := live.GetUID()
+	err := k.e.Client.Delete(ctx, live.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationOrphan), client.Preconditions{UID: &uid})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting %s %s/%s (its pods stay): %w", live.GetKind(), live.GetNamespace(), live.GetName(), kube.Explain(err))
+	}
+	return nil
+}
+
+func (k *kubeCluster) waitGone(ctx context.Context, live *unstructured.Unstructured) error {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(live.GroupVersionKind().GroupVersion().WithKind(live.GetKind() + "List"))
+	lw := kube.ListWatch(k.e.Client, list, client.InNamespace(live.GetNamespace()), client.MatchingFields{"metadata.name": live.GetName()})
+	err := kube.WaitFor(ctx, lw, live.DeepCopy(), func(ev watch.Event) (bool, error) {
+		return ev.Type == watch.Deleted, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s %s/%s to be deleted: %w", live.GetKind(), live.GetNamespace(), live.GetName(), kube.Explain(err))
+	}
+	return nil
 }
 
 func (k *kubeCluster) waitRollout(ctx context.Context, db *v1alpha1.Database, sets map[string]*unstructured.Unstructured, until time.Time, report func(phases.Rollout, string)) error {

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -286,7 +287,8 @@ func TestUpdatesKeepThePasswordAndPruneThePDB(t *testing.T) {
 	if !strings.Contains(newCM.Data["postgresql.conf"], "max_connections = '300'") {
 		t.Errorf("config not updated: %s", newCM.Data["postgresql.conf"])
 	}
-	hash, _ := phases.ConfigHash(&v1alpha1.Database{Spec: v1alpha1.DatabaseSpec{Engine: "postgres", Parameters: map[string]v1alpha1.ParameterValue{"max_connections": "300"}}})
+	hash, _ := phases.ConfigHash(&v1alpha1.Database{Spec: v1alpha1.DatabaseSpec{Engine: "postgres", Storage: v1alpha1.StorageSpec{Size: resource.MustParse("1Gi")},
+		Parameters: map[string]v1alpha1.ParameterValue{"max_connections": "300"}}})
 	if sts.Spec.Template.Annotations[phases.AnnotationConfigHash] != hash {
 		t.Errorf("config hash annotation %q, want %q", sts.Spec.Template.Annotations[phases.AnnotationConfigHash], hash)
 	}
@@ -585,8 +587,8 @@ func TestEarlierTopologyIsNotConverted(t *testing.T) {
 	}
 	before := h.versions("orders")
 	tgt := h.target(postgres("orders", 3, ""))
-	if _, err := h.engine.Plan(context.Background(), tgt); err == nil || !strings.Contains(err.Error(), "pods orders-1, orders-2 hold databases of their own") {
-		t.Errorf("plan: %v", err)
+	if p, err := h.engine.Plan(context.Background(), tgt); err != nil || !strings.Contains(p.Refused, "pods orders-1, orders-2 hold databases of their own") {
+		t.Errorf("plan: %v, refused %q", err, p.Refused)
 	}
 	r := h.reconcile(tgt, time.Minute)
 	requireOutcome(t, r, reconcile.OutcomeFailed)

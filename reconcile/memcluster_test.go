@@ -6,8 +6,10 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -45,6 +47,12 @@ type memCluster struct {
 	afterApply func(u *unstructured.Unstructured)
 	// rollout: waitRollout marks the StatefulSet rolled out (true by default).
 	noRollout bool
+	// pvcs are the Database's PVCs; growVolume grows them at once (their capacity
+	// follows) unless noResize, or refuses like the admission plugin when
+	// noExpansion.
+	volumes     []corev1.PersistentVolumeClaim
+	noResize    bool
+	noExpansion bool
 }
 
 func newMemCluster(db *v1alpha1.Database) *memCluster {
@@ -215,6 +223,67 @@ func (m *memCluster) delete(_ context.Context, live *unstructured.Unstructured) 
 	delete(m.objs, ref)
 	m.ops = append(m.ops, "delete "+ref.String())
 	return nil
+}
+
+func (m *memCluster) listVolumes(context.Context, *v1alpha1.Database) ([]corev1.PersistentVolumeClaim, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check("list", "PersistentVolumeClaim/*"); err != nil {
+		return nil, err
+	}
+	return append([]corev1.PersistentVolumeClaim(nil), m.volumes...), nil
+}
+
+func (m *memCluster) growVolume(_ context.Context, _, name string, size resource.Quantity, dryRun bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.check("grow", "PersistentVolumeClaim/"+name); err != nil {
+		return err
+	}
+	if m.noExpansion {
+		return kerrors.NewForbidden(schema.GroupResource{Resource: "persistentvolumeclaims"}, name,
+			fmt.Errorf("only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize"))
+	}
+	for i := range m.volumes {
+		if m.volumes[i].Name != name || dryRun {
+			continue
+		}
+		m.volumes[i].Spec.Resources.Requests = corev1.ResourceList{corev1.ResourceStorage: size}
+		if !m.noResize {
+			m.volumes[i].Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: size}
+		}
+		m.ops = append(m.ops, "grow PersistentVolumeClaim/"+name)
+	}
+	return nil
+}
+
+func (m *memCluster) deleteOrphan(_ context.Context, live *unstructured.Unstructured) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ref := refOf(live)
+	if err := m.check("delete-orphan", ref.String()); err != nil {
+		return err
+	}
+	delete(m.objs, ref)
+	m.ops = append(m.ops, "delete-orphan "+ref.String())
+	return nil
+}
+
+func (m *memCluster) waitGone(context.Context, *unstructured.Unstructured) error { return nil }
+
+// withVolumes gives the cluster the data PVCs of a Database of replicas, of size.
+func (m *memCluster) withVolumes(replicas int, size string) *memCluster {
+	names := []string{"data-orders-0"}
+	for i := range replicas - 1 {
+		names = append(names, fmt.Sprintf("data-orders-replica-%d", i))
+	}
+	for _, n := range names {
+		q := resource.MustParse(size)
+		m.volumes = append(m.volumes, corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: n},
+			Spec:   corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: q}}},
+			Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: q}}})
+	}
+	return m
 }
 
 // waitRollout plays the StatefulSet controller: the StatefulSet is rolled out.

@@ -3,9 +3,13 @@ package reconcile
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
@@ -21,6 +25,9 @@ type snapshot struct {
 	// The passwords of the credentials and replication Secrets: the live Secrets',
 	// or new ones (generated true) for Secrets not created yet.
 	password, replication passwordOf
+	// recreated are the StatefulSets a volume growth deleted in this step, as they
+	// were: the step writes them again.
+	recreated map[phases.Ref]*unstructured.Unstructured
 }
 
 // passwordOf is a Secret's password and whether it was generated for a Secret that
@@ -77,7 +84,87 @@ func observe(ctx context.Context, c cluster, db *v1alpha1.Database, pending map[
 			return nil, err
 		}
 	}
+	if phases.NeedsVolumes(db, s.obs) {
+		if s.obs.Volumes, err = observeVolumes(ctx, c, db, s.obs); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// observeVolumes reads the Database's data PVCs; when a growth is wanted, each one
+// to grow is checked with a server-side dry run, so that a PVC that cannot grow
+// refuses the growth before anything is touched.
+func observeVolumes(ctx context.Context, c cluster, db *v1alpha1.Database, obs *phases.Observation) ([]phases.Volume, error) {
+	pvcs, err := c.listVolumes(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	replicas := map[string]int32{}
+	for _, w := range []*phases.Workload{obs.Workload, obs.ReplicaWorkload} {
+		if w != nil {
+			replicas[w.Name] = w.Replicas
+		}
+	}
+	volumes := []phases.Volume{}
+	for _, pvc := range pvcs {
+		sts, ordinal, ok := phases.VolumeOwner(db, pvc.Name)
+		if !ok {
+			continue
+		}
+		volumes = append(volumes, volumeOf(pvc, ordinal < replicas[sts]))
+	}
+	obs.Volumes = volumes
+	if g := phases.GrowthOf(db, obs); g != nil {
+		for i := range volumes {
+			if volumes[i].Requested.Cmp(g.To) >= 0 {
+				continue
+			}
+			err := c.growVolume(ctx, db.Namespace, volumes[i].Name, g.To, true)
+			switch {
+			case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
+				volumes[i].NotExpandable = apiMessage(err)
+			case err != nil:
+				return nil, err
+			}
+		}
+	}
+	return volumes, nil
+}
+
+// volumeOf is what the growth needs of a PVC.
+func volumeOf(pvc corev1.PersistentVolumeClaim, mounted bool) phases.Volume {
+	v := phases.Volume{Name: pvc.Name, Mounted: mounted,
+		Requested: pvc.Spec.Resources.Requests[corev1.ResourceStorage], Capacity: pvc.Status.Capacity[corev1.ResourceStorage]}
+	for _, c := range pvc.Status.Conditions {
+		if c.Type == corev1.PersistentVolumeClaimFileSystemResizePending && c.Status == corev1.ConditionTrue {
+			v.FileSystemResizePending = true
+		}
+	}
+	switch st := pvc.Status.AllocatedResourceStatuses[corev1.ResourceStorage]; st {
+	case corev1.PersistentVolumeClaimControllerResizeInfeasible, corev1.PersistentVolumeClaimNodeResizeInfeasible:
+		v.Infeasible = string(st)
+		for _, c := range pvc.Status.Conditions {
+			if c.Message != "" {
+				v.Infeasible += ": " + c.Message
+			}
+		}
+	}
+	return v
+}
+
+// apiMessage is an API error's own message, without dbctl's context or the
+// resource's name ("persistentvolumeclaims \"x\" is forbidden: ").
+func apiMessage(err error) string {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return err.Error()
+	}
+	msg := status.Status().Message
+	if _, after, found := strings.Cut(msg, " is forbidden: "); found {
+		return after
+	}
+	return msg
 }
 
 // passwordFor is the password of Secret name: the live Secret's, never

@@ -48,6 +48,19 @@ type Plan struct {
 	Notes []string
 	// Offline is true for a plan rendered without cluster access.
 	Offline bool
+	// Refused says why reconcile would refuse the spec before any write (a change
+	// the running database cannot take) and what to do instead; the Database would
+	// go Failed. Changes then holds the refused StatefulSets only.
+	Refused string
+}
+
+// Costs adds up the effects of the plan's changes on the running pods.
+func (p *Plan) Costs() Costs {
+	var c Costs
+	for _, ch := range p.Changes {
+		c.Add(ch.Cost)
+	}
+	return c
 }
 
 // Counts returns the number of creates, updates, deletes and unchanged objects.
@@ -119,19 +132,36 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		e.Secrets.Add(snap.passwords()...)
 	}
 	p.Phase = db.Phase()
-	path, notes, refused := simulate(db, snap.obs, nil)
-	if refused != "" {
+	sim := simulate(db, snap.obs, nil)
+	p.Path = sim.path
+	if sim.refused != "" {
 		// Reconcile would refuse before any write (the Database goes Failed): the
-		// plan is an error that says what to do instead.
-		return nil, errors.New(refused)
+		// plan says so, and what to do instead.
+		p.Refused, p.Notes = sim.refused, append(p.Notes, sim.notes...)
+		p.Changes = refusedChanges(db, snap)
+		return p, nil
 	}
-	changes, childNotes, err := e.planChildren(ctx, w, snap)
+	changes, childNotes, err := e.planChildren(ctx, w, db, snap, sim.grow)
 	if err != nil {
 		return nil, err
 	}
-	p.Notes = append(append(p.Notes, childNotes...), notes...)
-	p.Path, p.Changes = path, changes
+	p.Notes = append(append(p.Notes, childNotes...), sim.notes...)
+	p.Changes = changes
 	return p, nil
+}
+
+// refusedChanges are the StatefulSets a refused spec would have changed.
+func refusedChanges(db *v1alpha1.Database, snap *snapshot) []Change {
+	var out []Change
+	for _, cs := range snap.obs.Children {
+		if cs.Kind != phases.KindStatefulSet || !cs.Exists {
+			continue
+		}
+		c := Change{Action: ActionUpdate, Phase: cs.Phase, Kind: cs.Kind, Namespace: db.Namespace, Name: cs.Name,
+			Before: Clean(snap.liveOf(cs.Ref)), Cost: []Effect{{Class: CostRefused}}}
+		out = append(out, c)
+	}
+	return out
 }
 
 // PlanOffline renders the plan of a Database from a file against an empty cluster:
@@ -165,7 +195,8 @@ func offline(p *Plan, db *v1alpha1.Database) (*Plan, error) {
 		obs.Children = append(obs.Children, phases.ChildState{Child: c, Drift: []string{"missing"}})
 		p.Changes = append(p.Changes, NewChange(c.Phase, c.Kind, nil, c.Desired, c.Generated...))
 	}
-	p.Path, p.Notes, _ = simulate(db, obs, p.Notes)
+	sim := simulate(db, obs, p.Notes)
+	p.Path, p.Notes = sim.path, sim.notes
 	return p, nil
 }
 
@@ -300,17 +331,28 @@ func (e *Engine) fromObject(obj *unstructured.Unstructured, nsMissing bool) (*v1
 }
 
 // planChildren dry-run applies every desired child (concurrently) and compares the
-// result with the live object; prunable children are deletes. The notes say which
-// fields reconcile would take back from hand edits, or take with --force-conflicts.
-func (e *Engine) planChildren(ctx context.Context, w *Writer, snap *snapshot) ([]Change, []string, error) {
-	changes := make([]Change, len(snap.obs.Children))
-	notes := make([][]string, len(snap.obs.Children))
-	errs := make([]error, len(snap.obs.Children))
+// result with the live object; prunable children are deletes. A volume growth adds
+// the PVCs it expands and plans the StatefulSets it recreates. Each change gets its
+// cost. The notes say which fields reconcile would take back from hand edits, or
+// take with --force-conflicts.
+func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Database, snap *snapshot, grow *phases.Growth) ([]Change, []string, error) {
+	n := len(snap.obs.Children)
+	changes, notes, errs := make([]Change, n), make([][]string, n), make([]error, n)
+	recreate := map[string]bool{}
+	if grow != nil {
+		for _, name := range grow.StatefulSets {
+			recreate[name] = true
+		}
+	}
 	var wg sync.WaitGroup
 	for i, cs := range snap.obs.Children {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if cs.Kind == phases.KindStatefulSet && recreate[cs.Name] {
+				changes[i], errs[i] = e.planRecreate(ctx, w, snap, cs)
+				return
+			}
 			changes[i], notes[i], errs[i] = e.planChild(ctx, w, snap, cs)
 		}()
 	}
@@ -318,11 +360,61 @@ func (e *Engine) planChildren(ctx context.Context, w *Writer, snap *snapshot) ([
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
+	var out []Change
 	var all []string
-	for _, n := range notes {
-		all = append(all, n...)
+	for i, c := range changes {
+		if grow != nil && c.Phase == v1alpha1.PhaseDeploying {
+			// The growth expands the PVCs before it writes the StatefulSets.
+			for _, pvc := range grow.PVCs {
+				out = append(out, volumeChange(db.Namespace, pvc, grow))
+			}
+			grow = nil
+		}
+		c.Cost = costOf(c, db, recreate[c.Name] && c.Kind == phases.KindStatefulSet)
+		out = append(out, c)
+		all = append(all, notes[i]...)
 	}
-	return changes, all, nil
+	return out, all, nil
+}
+
+// planRecreate plans a StatefulSet that a volume growth recreates: its volume claim
+// templates cannot change in place, so the dry run applies the rest of it over the
+// live claim templates, and the planned object takes the new ones.
+func (e *Engine) planRecreate(ctx context.Context, w *Writer, snap *snapshot, cs phases.ChildState) (Change, error) {
+	live := snap.liveOf(cs.Ref)
+	desired := cs.Desired.DeepCopy()
+	templates, _, _ := unstructured.NestedSlice(live.Object, "spec", "volumeClaimTemplates")
+	if err := unstructured.SetNestedSlice(desired.Object, templates, "spec", "volumeClaimTemplates"); err != nil {
+		return Change{}, err
+	}
+	after, _, _, err := e.dryApply(ctx, w, desired, live)
+	if err != nil {
+		return Change{}, err
+	}
+	wanted, _, _ := unstructured.NestedSlice(cs.Desired.Object, "spec", "volumeClaimTemplates")
+	merged := after.DeepCopy()
+	if err := unstructured.SetNestedSlice(merged.Object, mergeClaims(templates, wanted), "spec", "volumeClaimTemplates"); err != nil {
+		return Change{}, err
+	}
+	return NewChange(cs.Phase, cs.Kind, live, merged), nil
+}
+
+// mergeClaims is the live claim templates with the requested storage of the wanted
+// ones (by name): what the recreated StatefulSet will have.
+func mergeClaims(live, wanted []any) []any {
+	out := runtime.DeepCopyJSONValue(live).([]any)
+	for _, w := range wanted {
+		wm, _ := w.(map[string]any)
+		name, _, _ := unstructured.NestedString(wm, "metadata", "name")
+		size, found, _ := unstructured.NestedString(wm, "spec", "resources", "requests", "storage")
+		for _, l := range out {
+			lm, _ := l.(map[string]any)
+			if n, _, _ := unstructured.NestedString(lm, "metadata", "name"); n == name && found {
+				_ = unstructured.SetNestedField(lm, size, "spec", "resources", "requests", "storage")
+			}
+		}
+	}
+	return out
 }
 
 func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs phases.ChildState) (Change, []string, error) {
@@ -357,47 +449,64 @@ func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs ph
 	return c, p.Notes, nil
 }
 
+// simulation is what simulate found: the phases reconcile would go through, the
+// notes, why the machine refuses a step (a change the running database cannot
+// take), and the volume growth it would perform.
+type simulation struct {
+	path    []v1alpha1.Phase
+	notes   []string
+	refused string
+	grow    *phases.Growth
+}
+
 // simulate runs the state machine forward on the observation, as if every write
-// succeeded, the rollout completed and the dependencies were available, and returns
-// the phases reconcile would go through and, when the machine refuses a step (a
-// change the running database cannot take), why.
-func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) ([]v1alpha1.Phase, []string, string) {
+// succeeded, the rollout completed, the volumes grew and the dependencies were
+// available.
+func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) simulation {
 	db = db.DeepCopy()
 	o := *obs
 	o.Children = append([]phases.ChildState(nil), obs.Children...)
 	o.Dependencies = &phases.DependencyResult{}
-	path := []v1alpha1.Phase{db.Phase()}
+	sim := simulation{path: []v1alpha1.Phase{db.Phase()}, notes: notes}
 	for i := 0; i < 20; i++ {
 		d := phases.Decide(db, &o)
 		if d.Derived != "" && i == 0 {
-			notes = append(notes, fmt.Sprintf("status says %s, but the current phase is %s: %s", db.Phase(), d.From, d.Derived))
-			path[0] = d.From
+			sim.notes = append(sim.notes, fmt.Sprintf("status says %s, but the current phase is %s: %s", db.Phase(), d.From, d.Derived))
+			sim.path[0] = d.From
+		}
+		if sim.grow == nil {
+			sim.grow = d.Grow
 		}
 		switch {
 		case d.Refused != "":
-			return path, notes, d.Refused
+			sim.refused = d.Refused
+			sim.path = append(sim.path, v1alpha1.PhaseFailed)
+			return sim
 		case d.Done:
-			return path, notes, ""
+			return sim
 		case d.Wait == phases.WaitBackoff:
-			notes = append(notes, "Failed: "+d.Message)
+			sim.notes = append(sim.notes, "Failed: "+d.Message)
 			o.Now = d.WaitUntil
 			continue
 		case d.Wait == phases.WaitRollout:
 			o.Rollout.Current, o.Rollout.Exists = true, true
 			o.Rollout.Ready = db.ReplicaCount()
 			continue
+		case d.Wait == phases.WaitVolumes:
+			o.Volumes = nil
+			continue
 		}
 		simulateWrites(&o, d)
 		db.Status = d.Status
 		db.Status.ObservedGeneration = db.Generation
 		if d.Transition() {
-			path = append(path, d.To)
+			sim.path = append(sim.path, d.To)
 		}
 		if d.To == v1alpha1.PhaseFailed {
 			break
 		}
 	}
-	return path, notes, ""
+	return sim
 }
 
 // simulateWrites marks the children of the phases d applies as written.
@@ -411,5 +520,8 @@ func simulateWrites(o *phases.Observation, d phases.Decision) {
 	}
 	if d.To == v1alpha1.PhaseDeploying || d.To == v1alpha1.PhaseVerifying {
 		o.DataExists = true
+	}
+	if d.Grow != nil {
+		o.Workload, o.ReplicaWorkload, o.Volumes = nil, nil, nil // grown, written again
 	}
 }

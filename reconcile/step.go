@@ -8,6 +8,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/dbctl-io/dbctl/api/v1alpha1"
 	"github.com/dbctl-io/dbctl/phases"
@@ -97,14 +98,23 @@ func (r *run) decide(ctx context.Context) (phases.Decision, *snapshot, error) {
 func (r *run) write(ctx context.Context, d phases.Decision, snap *snapshot) (phases.Decision, error) {
 	wrote := false
 	for _, p := range d.Apply {
-		changes, took, err := r.writeChildren(ctx, snap, p)
-		for i := range changes {
-			r.res.Changes = append(r.res.Changes, changes[i])
-			r.emit(Event{Type: EventChange, Change: &changes[i]})
+		wctx := ctx
+		if p == v1alpha1.PhaseDeploying && d.Grow != nil {
+			// Once a StatefulSet is deleted, it is written again whatever happens to
+			// the run (an interrupt, the deadline): a Database is never left without
+			// one, short of a SIGKILL (the next run then writes it).
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), recreateTimeout)
+			defer cancel()
+			changes, err := r.grow(ctx, wctx, snap, d.Grow)
+			r.record(changes, nil)
+			wrote = wrote || len(changes) > 0
+			if err != nil {
+				return d, err
+			}
 		}
-		for _, t := range took {
-			r.emit(Event{Type: EventInfo, Message: fmt.Sprintf("took back %s from hand edits by %q", strings.Join(t.Fields, ", "), t.Manager)})
-		}
+		changes, took, err := r.writeChildren(wctx, snap, p)
+		r.record(changes, took)
 		wrote = wrote || len(changes) > 0
 		if err != nil {
 			if rd, ok := r.rejected(err, snap); ok {
@@ -119,8 +129,20 @@ func (r *run) write(ctx context.Context, d phases.Decision, snap *snapshot) (pha
 	return d, nil
 }
 
+// record keeps the changes made and reports them, with the fields taken back.
+func (r *run) record(changes []Change, took []TakeOver) {
+	for i := range changes {
+		r.res.Changes = append(r.res.Changes, changes[i])
+		r.emit(Event{Type: EventChange, Change: &changes[i]})
+	}
+	for _, t := range took {
+		r.emit(Event{Type: EventInfo, Message: fmt.Sprintf("took back %s from hand edits by %q", strings.Join(t.Fields, ", "), t.Manager)})
+	}
+}
+
 // writeChildren writes the children of phase p that need it (missing or drifted),
-// and deletes those to prune. It returns the changes made.
+// and deletes those to prune. A child being deleted is waited for, then written
+// again. It returns the changes made.
 func (r *run) writeChildren(ctx context.Context, s *snapshot, p v1alpha1.Phase) ([]Change, []TakeOver, error) {
 	var (
 		changes   []Change
@@ -130,7 +152,16 @@ func (r *run) writeChildren(ctx context.Context, s *snapshot, p v1alpha1.Phase) 
 		if cs.Phase != p || !cs.Drifted() {
 			continue
 		}
-		live := s.liveOf(cs.Ref)
+		live, before := s.liveOf(cs.Ref), s.liveOf(cs.Ref)
+		if old := s.recreated[cs.Ref]; old != nil {
+			before = old // written again after a volume growth deleted it: an update
+		}
+		if live != nil && live.GetDeletionTimestamp() != nil && !cs.Prune {
+			if err := r.c.waitGone(ctx, live); err != nil {
+				return changes, takeOvers, err
+			}
+			live = nil
+		}
 		if cs.Prune {
 			if err := r.c.delete(ctx, live); err != nil {
 				return changes, takeOvers, err
@@ -160,10 +191,52 @@ func (r *run) writeChildren(ctx context.Context, s *snapshot, p v1alpha1.Phase) 
 		if created {
 			changes = append(changes, NewChange(p, cs.Kind, nil, after, cs.Generated...))
 		} else {
-			changes = append(changes, NewChange(p, cs.Kind, live, after))
+			changes = append(changes, NewChange(p, cs.Kind, before, after))
 		}
 	}
 	return changes, takeOvers, nil
+}
+
+// recreateTimeout bounds writing the StatefulSets again after a volume growth
+// deleted them, past the run's own deadline or an interrupt.
+const recreateTimeout = 2 * time.Minute
+
+// grow performs a volume growth before the StatefulSets are written: it expands
+// each PVC below the new size, deletes each StatefulSet whose volume claim template
+// is smaller with its pods left running (orphan, its UID as a precondition), and
+// waits until it is gone (wctx: not cut short by the run's end). The StatefulSets
+// are then missing from the snapshot, so the Deploying writes create them again
+// with the new size and the same pod template: the pods are adopted, none
+// restarts. Crash-safe at each step: a growth left half-done is found and finished
+// by the next run (PVCs below the size, a StatefulSet missing or being deleted).
+func (r *run) grow(ctx, wctx context.Context, s *snapshot, g *phases.Growth) ([]Change, error) {
+	var changes []Change
+	for _, name := range g.PVCs {
+		if err := r.c.growVolume(ctx, r.db.Namespace, name, g.To, false); err != nil {
+			return changes, err
+		}
+		changes = append(changes, volumeChange(r.db.Namespace, name, g))
+	}
+	for _, name := range g.StatefulSets {
+		ref := phases.Ref{Kind: phases.KindStatefulSet, Name: name}
+		live := s.liveOf(ref)
+		if live == nil {
+			continue
+		}
+		if err := r.c.deleteOrphan(ctx, live); err != nil {
+			return changes, err
+		}
+		r.emit(Event{Type: EventInfo, Message: fmt.Sprintf("deleted StatefulSet %s leaving its pods running; it is created again with %s volumes", name, g.To.String())})
+		if err := r.c.waitGone(wctx, live); err != nil {
+			return changes, err
+		}
+		if s.recreated == nil {
+			s.recreated = map[phases.Ref]*unstructured.Unstructured{}
+		}
+		s.recreated[ref] = live
+		delete(s.live, ref)
+	}
+	return changes, nil
 }
 
 // errSecretRace: another run created the credentials Secret between our read and
@@ -179,10 +252,14 @@ func (r *run) rejected(err error, snap *snapshot) (phases.Decision, bool) {
 	return phases.Rejected(r.db, snap.obs, "the API server rejected a child: "+err.Error())
 }
 
-// dependencyWait is the error a step that waits for its dependencies returns: an
-// open circuit stops the run at once (the breaker says when to come back), an
-// unavailable dependency is retried with backoff.
+// dependencyWait is the error a step that waits for its dependencies or volumes
+// returns: an open circuit stops the run at once (the breaker says when to come
+// back), an unavailable dependency or a volume still growing is retried with
+// backoff.
 func dependencyWait(d phases.Decision, snap *snapshot, res *Result) error {
+	if d.Wait == phases.WaitVolumes {
+		return &VolumesError{Message: d.Message}
+	}
 	if d.Wait != phases.WaitDependencies {
 		return nil
 	}
@@ -215,6 +292,12 @@ type DependenciesError struct{ Message string }
 
 func (e *DependenciesError) Error() string { return e.Message }
 
+// VolumesError: the data PVCs have not grown to their new size yet (retried with
+// backoff until the verify deadline).
+type VolumesError struct{ Message string }
+
+func (e *VolumesError) Error() string { return e.Message }
+
 // CircuitOpenError: a dependency's circuit breaker is open; nothing was sent to it.
 type CircuitOpenError struct {
 	Message   string
@@ -230,8 +313,11 @@ func (r *run) retry(ctx context.Context, op func(context.Context) error) error {
 	r.lastRetried = nil
 	return r.e.Retry.Retry(ctx, func(ctx context.Context) error {
 		err := op(ctx)
-		var deps *DependenciesError
-		if err == nil || resilience.IsPermanent(err) || errors.As(err, &deps) || Transient(err) {
+		var (
+			deps *DependenciesError
+			vols *VolumesError
+		)
+		if err == nil || resilience.IsPermanent(err) || errors.As(err, &deps) || errors.As(err, &vols) || Transient(err) {
 			return err
 		}
 		return resilience.Permanent(err)
@@ -246,6 +332,7 @@ func (r *run) retry(ctx context.Context, op func(context.Context) error) error {
 func (r *run) stop(err error) {
 	var (
 		deps     *DependenciesError
+		vols     *VolumesError
 		open     *CircuitOpenError
 		deadline *resilience.DeadlineError
 	)
@@ -262,6 +349,8 @@ func (r *run) stop(err error) {
 		// The deadline came during a check of a dependency that was down: that is
 		// what the run was waiting for.
 		r.finish(OutcomeNotReady, deps.Message, err)
+	case errors.As(err, &vols), errors.Is(err, context.DeadlineExceeded) && errors.As(r.lastRetried, &vols):
+		r.finish(OutcomeNotReady, "not ready when --timeout ended: "+vols.Message, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		r.finish(OutcomeNotReady, fmt.Sprintf("not ready when --timeout ended: %v", err), err)
 	case errors.Is(err, context.Canceled):

@@ -23,6 +23,7 @@ const (
 	ReasonReconciled                = "Reconciled"
 	ReasonProgressing               = "Progressing"
 	ReasonWaitingForRollout         = "WaitingForRollout"
+	ReasonWaitingForVolumes         = "WaitingForVolumes"
 	ReasonExternalSystemUnavailable = "ExternalSystemUnavailable"
 	ReasonCircuitOpen               = "CircuitOpen"
 	ReasonVerificationTimeout       = "VerificationTimeout"

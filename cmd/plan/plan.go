@@ -141,7 +141,16 @@ func run(ctx context.Context, opts *Options) error {
 	for _, e := range errs {
 		fmt.Fprintf(opts.IO.ErrOut, "%s %s/%s: %s\n", red("Error:"), e.Namespace, e.Name, e.Message)
 	}
-	if len(errs) > 0 {
+	refused := false
+	for _, p := range plans {
+		if p.Refused != "" {
+			// reconcile would take this Database to Failed without writing: an error
+			// of the plan (exit 1), the plan above says what to do.
+			fmt.Fprintf(opts.IO.ErrOut, "%s %s/%s: refused: %s\n", red("Error:"), p.Namespace, p.Name, p.Refused)
+			refused = true
+		}
+	}
+	if len(errs) > 0 || refused {
 		return &cmdutil.SilentError{Code: exitcode.Error}
 	}
 	if opts.DetailedExitCode {
@@ -193,6 +202,10 @@ func annotate(ci *cmdutil.CI, plans []*reconcile.Plan, errs []render.PlanError) 
 			Title: fmt.Sprintf("dbctl plan: Database %s/%s", e.Namespace, e.Name), Message: e.Message})
 	}
 	for _, p := range plans {
+		if p.Refused != "" {
+			ci.Annotate(cmdutil.Annotation{Level: "error", File: p.File, Line: p.Line,
+				Title: fmt.Sprintf("dbctl plan: Database %s/%s: refused", p.Namespace, p.Name), Message: p.Refused})
+		}
 		for _, c := range p.Changes {
 			if c.Conflict != "" {
 				ci.Annotate(cmdutil.Annotation{Level: "warning", File: p.File, Line: p.Line,

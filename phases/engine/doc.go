@@ -11,13 +11,16 @@
 //
 // Files per engine:
 //
-//	postgres  postgresql.conf, pg_hba.conf, pg_ident.conf, bootstrap.sh, ready.sh
+//	postgres  postgresql.conf, storage.conf, pg_hba.conf, pg_ident.conf, bootstrap.sh, ready.sh
 //	mariadb   my.cnf, bootstrap.sh, ready.sh
 //	mysql     my.cnf only: the official image's entrypoint runs one instance
 //	          (byte for byte what phases rendered before this package)
 //
 // ConfigHash covers Paths.ConfigFiles only: a change to a script does not restart
-// running servers (a pod runs the new script at its next start).
+// running servers (a pod runs the new script at its next start), and neither does
+// a volume growth: PostgreSQL's settings derived from spec.storage.size
+// (max_slot_wal_keep_size) are in storage.conf, which postgresql.conf includes
+// first and the hash does not cover (the new value applies at the next start).
 //
 // # Configuration
 //

@@ -103,13 +103,14 @@ const (
 
 // File names in the ConfigMap.
 const (
-	FileBootstrap      = "bootstrap.sh"
-	FileReady          = "ready.sh"
-	FilePostgresConf   = "postgresql.conf"
-	FilePostgresHBA    = "pg_hba.conf"
-	FilePostgresIdent  = "pg_ident.conf"
-	FileMyCnf          = "my.cnf"
-	legacyMySQLConfDir = "/etc/mysql/conf.d"
+	FileBootstrap       = "bootstrap.sh"
+	FileReady           = "ready.sh"
+	FilePostgresConf    = "postgresql.conf"
+	FilePostgresStorage = "storage.conf"
+	FilePostgresHBA     = "pg_hba.conf"
+	FilePostgresIdent   = "pg_ident.conf"
+	FileMyCnf           = "my.cnf"
+	legacyMySQLConfDir  = "/etc/mysql/conf.d"
 )
 
 //go:embed scripts

@@ -32,7 +32,7 @@ func TestFilesGolden(t *testing.T) {
 		engine Name
 		files  []string
 	}{
-		{Postgres, []string{FilePostgresConf, FilePostgresHBA, FilePostgresIdent, FileBootstrap, FileReady}},
+		{Postgres, []string{FilePostgresConf, FilePostgresStorage, FilePostgresHBA, FilePostgresIdent, FileBootstrap, FileReady}},
 		{MariaDB, []string{FileMyCnf, FileBootstrap, FileReady}},
 		{MySQL, []string{FileMyCnf}},
 	} {
@@ -111,9 +111,20 @@ func TestParameters(t *testing.T) {
 func TestMaxSlotWALKeepSize(t *testing.T) {
 	for size, want := range map[string]string{"10Gi": "2560MB", "1Gi": "256MB", "100Mi": "25MB", "1Mi": "16MB", "1Ti": "262144MB"} {
 		in := Input{Engine: Postgres, StorageSize: resource.MustParse(size)}
-		if conf := mustFiles(t, in)[FilePostgresConf]; !strings.Contains(conf, "max_slot_wal_keep_size = '"+want+"'\n") {
+		if conf := mustFiles(t, in)[FilePostgresStorage]; !strings.Contains(conf, "max_slot_wal_keep_size = '"+want+"'\n") {
 			t.Errorf("storage %s: want max_slot_wal_keep_size %s in:\n%s", size, want, conf)
 		}
+	}
+	// postgresql.conf includes it first (spec.parameters after it win), and growing
+	// the volumes changes no file the config hash covers: no server restarts.
+	small, large := Input{Engine: Postgres, StorageSize: resource.MustParse("1Gi")}, Input{Engine: Postgres, StorageSize: resource.MustParse("50Gi")}
+	if conf := mustFiles(t, small)[FilePostgresConf]; !strings.Contains(conf, "include_if_exists '/etc/dbctl/storage.conf'\n") {
+		t.Errorf("postgresql.conf does not include storage.conf:\n%s", conf)
+	}
+	h1, _ := ConfigHash(small)
+	h2, _ := ConfigHash(large)
+	if h1 != h2 {
+		t.Error("the config hash changes with the storage size: a volume growth would restart the servers")
 	}
 }
 

@@ -14,14 +14,13 @@ const PostgresReplicationGroup = "dbctl_replication"
 // postgresDefaults are dbctl's defaults; spec.parameters override them.
 func postgresDefaults(in Input) map[string]string {
 	return map[string]string{
-		"log_destination":        "stderr",
-		"logging_collector":      "off",
-		"max_connections":        "100",
-		"max_replication_slots":  "10",
-		"max_slot_wal_keep_size": walKeepMB(in) + "MB",
-		"max_wal_senders":        "10",
-		"shared_buffers":         "128MB",
-		"wal_level":              "replica",
+		"log_destination":       "stderr",
+		"logging_collector":     "off",
+		"max_connections":       "100",
+		"max_replication_slots": "10",
+		"max_wal_senders":       "10",
+		"shared_buffers":        "128MB",
+		"wal_level":             "replica",
 	}
 }
 
@@ -42,7 +41,9 @@ func postgresFixed() []setting {
 
 // walKeepMB is the default max_slot_wal_keep_size: a quarter of the volume, at
 // least one 16MB WAL segment, so that a replica that is gone for good cannot
-// fill the primary's disk with WAL kept for its slot.
+// fill the primary's disk with WAL kept for its slot. It is in storage.conf, which
+// ConfigHash does not cover: growing the volumes does not restart the servers (the
+// larger bound applies at their next start).
 func walKeepMB(in Input) string {
 	mb := in.StorageSize.Value() / 4 / (1 << 20)
 	return strconv.FormatInt(max(mb, 16), 10)
@@ -57,10 +58,18 @@ func postgresFiles(in Input) (map[string]string, error) {
 		return nil, err
 	}
 	return withScripts(Postgres, map[string]string{
-		FilePostgresConf:  conf,
-		FilePostgresHBA:   postgresHBA,
-		FilePostgresIdent: postgresIdent,
+		FilePostgresConf:    conf,
+		FilePostgresStorage: postgresStorageConf(in),
+		FilePostgresHBA:     postgresHBA,
+		FilePostgresIdent:   postgresIdent,
 	})
+}
+
+// postgresStorageConf holds the settings derived from the volume size, included
+// first by postgresql.conf (so that spec.parameters override them there).
+func postgresStorageConf(in Input) string {
+	return "# Rendered by dbctl from spec.storage.size (read at the server's start). Do not edit.\n" +
+		"max_slot_wal_keep_size = " + pgQuote(walKeepMB(in)+"MB") + "\n"
 }
 
 func postgresConf(in Input) (string, error) {
@@ -80,6 +89,7 @@ func postgresConf(in Input) (string, error) {
 	}
 	var b strings.Builder
 	b.WriteString("# Rendered by dbctl from spec.parameters over dbctl's defaults. Do not edit.\n")
+	fmt.Fprintf(&b, "include_if_exists %s\n", pgQuote(ConfigDir+"/"+FilePostgresStorage))
 	for _, k := range sortedKeys(params) {
 		fmt.Fprintf(&b, "%s = %s\n", k, pgQuote(params[k]))
 	}

@@ -37,6 +37,9 @@ const (
 func ChangeLines(c reconcile.Change, o ChangeOptions) []string {
 	s := o.Style
 	head := c.Action.Symbol() + " " + c.ID()
+	if cost := reconcile.CostText(c.Cost); cost != "" {
+		head += "  (" + cost + ")"
+	}
 	switch {
 	case c.Conflict != "":
 		head = s.Alert("! " + c.ID() + ": conflict with another applier")

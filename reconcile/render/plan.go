@@ -28,6 +28,8 @@ type Counts struct {
 	// Conflicts counts the changes (already counted above) that another applier's
 	// fields would stop reconcile at, without --force-conflicts.
 	Conflicts int `json:"conflicts"`
+	// Costs add up the changes' effects on the running pods.
+	Costs reconcile.Costs `json:"costs"`
 }
 
 // CountsOf counts a plan's children.
@@ -35,17 +37,25 @@ func CountsOf(p *reconcile.Plan) Counts {
 	var c Counts
 	c.Add, c.Change, c.Delete, c.Unchanged = p.Counts()
 	c.Conflicts = p.Conflicts()
+	c.Costs = p.Costs()
 	return c
 }
 
 // Plus adds two counts.
 func (c Counts) Plus(d Counts) Counts {
-	return Counts{c.Add + d.Add, c.Change + d.Change, c.Delete + d.Delete, c.Unchanged + d.Unchanged, c.Conflicts + d.Conflicts}
+	return Counts{c.Add + d.Add, c.Change + d.Change, c.Delete + d.Delete, c.Unchanged + d.Unchanged, c.Conflicts + d.Conflicts,
+		c.Costs.Plus(d.Costs)}
 }
 
-// Summary is "<label>: N to add, N to change, N to delete, N unchanged."
+// Summary is "<label>: N to add, N to change, N to delete, N unchanged.", the
+// changes' effects on the pods before the period when there are any ("…, 5
+// unchanged; rolls 3 pods.").
 func (c Counts) Summary(label string) string {
-	return fmt.Sprintf("%s: %d to add, %d to change, %d to delete, %d unchanged.", label, c.Add, c.Change, c.Delete, c.Unchanged)
+	s := fmt.Sprintf("%s: %d to add, %d to change, %d to delete, %d unchanged", label, c.Add, c.Change, c.Delete, c.Unchanged)
+	if costs := c.Costs.Text(); costs != "" {
+		s += "; " + costs
+	}
+	return s + "."
 }
 
 // conflictLine explains a plan's conflicts; "" when there are none.
@@ -115,6 +125,9 @@ func PlanLines(p *reconcile.Plan, o PlanOptions) []string {
 	}
 	for _, n := range p.Notes {
 		lines = append(lines, "  note: "+n)
+	}
+	if p.Refused != "" {
+		lines = append(lines, "  "+s.Alert("refused: "+p.Refused))
 	}
 	copts.Diff = !o.NoDiff
 	var phase v1alpha1.Phase = "-"

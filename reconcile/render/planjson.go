@@ -9,8 +9,10 @@ import (
 
 // PlanFormatVersion is the formatVersion of `dbctl plan -o json`
 // (docs/plan-format.md). It changes only when a field is removed or changes
-// meaning; new fields may be added within a version.
-const PlanFormatVersion = 1
+// meaning; new fields may be added within a version. Version 2: a spec reconcile
+// would refuse is a Database with "refused" (version 1 had only an error), and
+// changes carry their cost.
+const PlanFormatVersion = 2
 
 // PlanDocument is the JSON plan of one run.
 type PlanDocument struct {
@@ -39,6 +41,9 @@ type PlanDatabase struct {
 	Phase string   `json:"phase"`
 	Path  []string `json:"path"`
 	Notes []string `json:"notes"`
+	// Refused says why reconcile would refuse the spec before any write, and what
+	// to do instead; null when it would not.
+	Refused *string `json:"refused"`
 	// Database is the change to the Database object itself (not counted).
 	Database   ChangeJSON   `json:"database"`
 	Changes    []ChangeJSON `json:"changes"`
@@ -63,6 +68,10 @@ type ChangeJSON struct {
 	// known (the Database read from the cluster).
 	Before map[string]any `json:"before"`
 	After  map[string]any `json:"after"`
+	// Cost is the change's effects on the running pods, most significant first;
+	// empty when none. Summary says them in words.
+	Cost        []reconcile.Effect `json:"cost"`
+	CostSummary string             `json:"costSummary"`
 }
 
 // FieldJSON is one changed field of an update. Old and New are null when the field
@@ -102,6 +111,10 @@ func NewPlanDocument(plans []*reconcile.Plan, errs []PlanError, offline bool) Pl
 		if p.Offline {
 			d.Notes = append(d.Notes, "offline: rendered against an empty cluster, without cluster access")
 		}
+		if p.Refused != "" {
+			refused := p.Refused
+			d.Refused = &refused
+		}
 		d.Notes = append(d.Notes, p.Notes...)
 		db := p.Database
 		if db.Action == "" {
@@ -123,7 +136,8 @@ func NewPlanDocument(plans []*reconcile.Plan, errs []PlanError, offline bool) Pl
 
 func changeJSON(c reconcile.Change) ChangeJSON {
 	out := ChangeJSON{Action: string(c.Action), Kind: c.Kind, Namespace: c.Namespace, Name: c.Name,
-		Phase: string(c.Phase), Fields: []FieldJSON{}}
+		Phase: string(c.Phase), Fields: []FieldJSON{}, Cost: append([]reconcile.Effect{}, c.Cost...),
+		CostSummary: reconcile.CostText(c.Cost)}
 	if c.Conflict != "" {
 		conflict := c.Conflict
 		out.Conflict = &conflict

@@ -253,8 +253,12 @@ func TestPlanJSONValidatesAgainstTheSchema(t *testing.T) {
 	if err := golden.ValidateJSON(t, golden.PlanSchemaPath, []byte(bad)); err == nil {
 		t.Error("the schema accepts a sensitive field with a value")
 	}
-	bad = strings.Replace(b.String(), `"formatVersion": 1`, `"formatVersion": 2`, 1)
+	bad = strings.Replace(b.String(), `"formatVersion": 2`, `"formatVersion": 1`, 1)
 	if err := golden.ValidateJSON(t, golden.PlanSchemaPath, []byte(bad)); err == nil {
-		t.Error("the schema accepts formatVersion 2")
+		t.Error("the schema accepts formatVersion 1")
+	}
+	bad = strings.Replace(b.String(), `"cost": []`, `"cost": [{"class": "explodes"}]`, 1)
+	if err := golden.ValidateJSON(t, golden.PlanSchemaPath, []byte(bad)); err == nil {
+		t.Error("the schema accepts an unknown cost class")
 	}
 }

@@ -130,7 +130,7 @@ type StatusDependency struct {
 // StatusInput is what a Status is built from.
 type StatusInput struct {
 	// Pods are the Database's pods (any order).
-	Pods []corev1.Pod
+	Pods     []corev1.Pod
 	Database *v1alpha1.Database
 	// Live are the live children found (absent ones left out).
 	Live phases.Live

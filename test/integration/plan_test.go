@@ -206,7 +206,7 @@ func TestPlanChangesNothingThenReconcileThenNoChanges(t *testing.T) {
 	requireSameInventory(t, "plan of a spec change", before, inventory(t))
 	for _, want := range []string{"~ StatefulSet " + f.ns + "/orders-replica", "spec.replicas: 2 → 0", "- PodDisruptionBudget",
 		"- Service " + f.ns + "/orders-ro", "data.ro-uri: (sensitive value)", "-    max_connections = '200'",
-		"+    max_connections = '300'", "phase: Ready → Updating → Verifying → Ready", "Plan: 0 to add, 4 to change, 2 to delete, 2 unchanged."} {
+		"+    max_connections = '300'", "phase: Ready → Updating → Verifying → Ready", "Plan: 0 to add, 4 to change, 2 to delete, 2 unchanged; restarts the primary, removes 2 replicas."} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the plan lacks %q", want)
 		}
@@ -402,27 +402,25 @@ func TestPlanOfflineWithoutAnyCluster(t *testing.T) {
 	}
 }
 
-// TestStorageChangeOfAnExistingStatefulSet: Kubernetes rejects a new size or class
-// in a StatefulSet's volumeClaimTemplates. plan and reconcile say what to do
-// instead of the API server's dump of the template, and the StatefulSet, its
-// volumes and the password stay as they were.
-func TestStorageChangeOfAnExistingStatefulSet(t *testing.T) {
+// TestStorageShrinkRefused: volumes only grow: a smaller size is refused before the
+// StatefulSet is written (plan exit 1, reconcile Failed with exit 2), saying what
+// to do, and the old size back makes the Database Ready again.
+func TestStorageShrinkRefused(t *testing.T) {
 	f := newPlanFixture(t)
 	f.simulateRollouts()
 	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
-	grown := f.file("grown.yaml", strings.Replace(f.postgres("orders", 1, ""), "size: 1Gi", "size: 5Gi", 1))
-	want := "spec.storage.size cannot change from 1Gi to 5Gi on the existing StatefulSet " + f.ns + "/orders"
+	shrunk := f.file("shrunk.yaml", strings.Replace(f.postgres("orders", 1, ""), "size: 1Gi", "size: 512Mi", 1))
+	want := "spec.storage.size cannot shrink from 1Gi to 512Mi on the existing StatefulSet " + f.ns + "/orders"
 
 	before := inventory(t)
-	_, errOut := f.plan(1, "-f", grown, "--detailed-exitcode")
-	requireSameInventory(t, "plan of a new storage size", before, inventory(t))
-	if !strings.Contains(errOut, want) || !strings.Contains(errOut, "--cascade=orphan") || strings.Contains(errOut, "Invalid value") {
-		t.Errorf("plan stderr:\n%s", errOut)
+	out, errOut := f.plan(1, "-f", shrunk, "--detailed-exitcode")
+	requireSameInventory(t, "plan of a smaller storage size", before, inventory(t))
+	if !strings.Contains(errOut, want) || !strings.Contains(out, "StatefulSet "+f.ns+"/orders  (refused)") || strings.Contains(errOut, "Invalid value") {
+		t.Errorf("plan:\n%s\n%s", out, errOut)
 	}
-
 	sts := f.statefulSet("orders")
-	out, errOut, code := runDbctl(t, nil, "reconcile", "-f", grown, "--timeout", "1m")
-	if code != 2 || !strings.Contains(out+errOut, want) || strings.Contains(out+errOut, "Invalid value") {
+	out, errOut, code := runDbctl(t, nil, "reconcile", "-f", shrunk, "--timeout", "1m")
+	if code != 2 || !strings.Contains(out+errOut, want) {
 		t.Fatalf("reconcile: exit %d, want 2 (Failed, needs a person)\n%s\n%s", code, out, errOut)
 	}
 	db := &v1alpha1.Database{}
@@ -433,7 +431,6 @@ func TestStorageChangeOfAnExistingStatefulSet(t *testing.T) {
 		t.Errorf("Ready condition: %+v", c)
 	}
 	f.requireUnchanged(sts)
-
 	// Back to the old size: Ready again (after the backoff window).
 	f.reconcile(f.file("orders.yaml", f.postgres("orders", 1, "")))
 }

@@ -2,18 +2,22 @@ package testenv
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// SimulateRollouts plays the StatefulSet controller and the kubelet, which envtest
-// does not run: until the test ends, every StatefulSet of namespace ns is marked
-// fully rolled out (status caught up with its spec and generation) whenever it is
-// created or changed, or until the returned stop is called.
+// SimulateRollouts plays the StatefulSet controller, the kubelet and the garbage
+// collector, which envtest does not run: until the test ends, or until the
+// returned stop is called, every StatefulSet of namespace ns is marked fully rolled
+// out (status caught up with its spec and generation) whenever it is created or
+// changed, and one deleted with its pods left running (the orphan finalizer) is
+// let go (envtest has no pods to orphan).
 func (e *Env) SimulateRollouts(tb testing.TB, ns string) (stop func()) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -27,6 +31,10 @@ func (e *Env) SimulateRollouts(tb testing.TB, ns string) (stop func()) {
 		for ev := range w.ResultChan() {
 			sts, ok := ev.Object.(*appsv1.StatefulSet)
 			if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
+				continue
+			}
+			if sts.DeletionTimestamp != nil {
+				releaseOrphans(ctx, e.Client, sts)
 				continue
 			}
 			MarkRolledOut(ctx, e.Client, sts)
@@ -50,4 +58,15 @@ func MarkRolledOut(ctx context.Context, c client.Client, sts *appsv1.StatefulSet
 	sts = sts.DeepCopy()
 	sts.Status = want
 	_ = c.Status().Update(ctx, sts)
+}
+
+// releaseOrphans does the garbage collector's part of a deletion that orphans the
+// dependents: it removes the orphan finalizer, and the object goes.
+func releaseOrphans(ctx context.Context, c client.Client, sts *appsv1.StatefulSet) {
+	if !slices.Contains(sts.Finalizers, metav1.FinalizerOrphanDependents) {
+		return
+	}
+	sts = sts.DeepCopy()
+	sts.Finalizers = slices.DeleteFunc(sts.Finalizers, func(f string) bool { return f == metav1.FinalizerOrphanDependents })
+	_ = c.Update(ctx, sts)
 }
