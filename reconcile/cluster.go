@@ -58,8 +58,9 @@ type cluster interface {
 	// admission refuses a PVC that cannot grow).
 	growVolume(ctx context.Context, namespace, name string, size resource.Quantity, dryRun bool) error
 	// deleteOrphan deletes live, leaving its dependents (the pods of a
-	// StatefulSet), with its UID as a precondition.
-	deleteOrphan(ctx context.Context, live *unstructured.Unstructured) error
+	// StatefulSet), with its UID as a precondition; with dryRun the API server
+	// only checks it (the permission, the precondition).
+	deleteOrphan(ctx context.Context, live *unstructured.Unstructured, dryRun bool) error
 	// waitGone waits until live no longer exists (the garbage collector removes
 	// an object deleted with orphans only after releasing them).
 	waitGone(ctx context.Context, live *unstructured.Unstructured) error
@@ -187,9 +188,13 @@ func (k *kubeCluster) growVolume(ctx context.Context, namespace, name string, si
 	return nil
 }
 
-func (k *kubeCluster) deleteOrphan(ctx context.Context, live *unstructured.Unstructured) error {
+func (k *kubeCluster) deleteOrphan(ctx context.Context, live *unstructured.Unstructured, dryRun bool) error {
 	uid := live.GetUID()
-	err := k.e.Client.Delete(ctx, live.DeepCopy(), client.PropagationPolicy(metav1.DeletePropagationOrphan), client.Preconditions{UID: &uid})
+	opts := []client.DeleteOption{client.PropagationPolicy(metav1.DeletePropagationOrphan), client.Preconditions{UID: &uid}}
+	if dryRun {
+		opts = append(opts, client.DryRunAll)
+	}
+	err := k.e.Client.Delete(ctx, live.DeepCopy(), opts...)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting %s %s/%s (its pods stay): %w", live.GetKind(), live.GetNamespace(), live.GetName(), kube.Explain(err))
 	}

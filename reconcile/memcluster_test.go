@@ -257,11 +257,11 @@ func (m *memCluster) growVolume(_ context.Context, _, name string, size resource
 	return nil
 }
 
-func (m *memCluster) deleteOrphan(_ context.Context, live *unstructured.Unstructured) error {
+func (m *memCluster) deleteOrphan(_ context.Context, live *unstructured.Unstructured, dryRun bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ref := refOf(live)
-	if err := m.check("delete-orphan", ref.String()); err != nil {
+	if err := m.check("delete-orphan", ref.String()); err != nil || dryRun {
 		return err
 	}
 	delete(m.objs, ref)

@@ -85,7 +85,7 @@ func observe(ctx context.Context, c cluster, db *v1alpha1.Database, pending map[
 		}
 	}
 	if phases.NeedsVolumes(db, s.obs) {
-		if s.obs.Volumes, err = observeVolumes(ctx, c, db, s.obs); err != nil {
+		if s.obs.Volumes, err = observeVolumes(ctx, c, db, s); err != nil {
 			return nil, err
 		}
 	}
@@ -93,9 +93,11 @@ func observe(ctx context.Context, c cluster, db *v1alpha1.Database, pending map[
 }
 
 // observeVolumes reads the Database's data PVCs; when a growth is wanted, each one
-// to grow is checked with a server-side dry run, so that a PVC that cannot grow
-// refuses the growth before anything is touched.
-func observeVolumes(ctx context.Context, c cluster, db *v1alpha1.Database, obs *phases.Observation) ([]phases.Volume, error) {
+// to grow, and the deletion of each StatefulSet to recreate, is checked with a
+// server-side dry run, so that a PVC that cannot grow refuses the growth, and a
+// missing permission stops the run, before anything is touched.
+func observeVolumes(ctx context.Context, c cluster, db *v1alpha1.Database, s *snapshot) ([]phases.Volume, error) {
+	obs := s.obs
 	pvcs, err := c.listVolumes(ctx, db)
 	if err != nil {
 		return nil, err
@@ -116,14 +118,19 @@ func observeVolumes(ctx context.Context, c cluster, db *v1alpha1.Database, obs *
 	}
 	obs.Volumes = volumes
 	if g := phases.GrowthOf(db, obs); g != nil {
+		for _, name := range g.StatefulSets {
+			if err := c.deleteOrphan(ctx, s.liveOf(phases.Ref{Kind: phases.KindStatefulSet, Name: name}), true); err != nil {
+				return nil, err
+			}
+		}
 		for i := range volumes {
 			if volumes[i].Requested.Cmp(g.To) >= 0 {
 				continue
 			}
 			err := c.growVolume(ctx, db.Namespace, volumes[i].Name, g.To, true)
 			switch {
-			case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
-				volumes[i].NotExpandable = apiMessage(err)
+			case (apierrors.IsForbidden(err) && !kube.IsRBACForbidden(err)) || apierrors.IsInvalid(err):
+				volumes[i].NotExpandable = apiMessage(err) // the API server's admission or validation
 			case err != nil:
 				return nil, err
 			}

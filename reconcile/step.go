@@ -223,7 +223,12 @@ func (r *run) grow(ctx, wctx context.Context, s *snapshot, g *phases.Growth) ([]
 		if live == nil {
 			continue
 		}
-		if err := r.c.deleteOrphan(ctx, live); err != nil {
+		if err := ctx.Err(); err != nil && len(s.recreated) == 0 {
+			return changes, err // interrupted before any StatefulSet went: stop here
+		}
+		// From the first deletion on, wctx: a deletion sent is finished, and the
+		// others too, whatever happens to the run.
+		if err := r.c.deleteOrphan(wctx, live, false); err != nil {
 			return changes, err
 		}
 		r.emit(Event{Type: EventInfo, Message: fmt.Sprintf("deleted StatefulSet %s leaving its pods running; it is created again with %s volumes", name, g.To.String())})

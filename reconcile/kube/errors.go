@@ -42,6 +42,17 @@ func Explain(err error) error {
 	return err
 }
 
+// IsRBACForbidden reports a Forbidden error of authorization (the user may not do
+// this), as opposed to one of admission (the object may not be changed this way).
+func IsRBACForbidden(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsForbidden(err) || !errors.As(err, &status) {
+		return false
+	}
+	verb, _ := forbidden(status.Status().Message)
+	return verb != ""
+}
+
 var forbiddenRE = regexp.MustCompile(`cannot (\w+) resource "([^"]+)" in API group "([^"]*)"`)
 
 // forbidden extracts the verb and the resource (with its subresource and group) from

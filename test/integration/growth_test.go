@@ -24,13 +24,15 @@ func storageClass(t *testing.T, name string, expand bool) string {
 	return name
 }
 
-// boundPVC creates the PVC a StatefulSet's pod would have, bound, of size.
+// boundPVC creates the PVC a StatefulSet's pod would have (data-<database>-0),
+// bound, of size.
 func boundPVC(t *testing.T, ns, name, class, size string) {
 	t.Helper()
 	q := resource.MustParse(size)
+	db := strings.TrimSuffix(strings.TrimPrefix(name, "data-"), "-0")
 	pvc := &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
-			Labels: map[string]string{"app.kubernetes.io/name": "postgres", "app.kubernetes.io/instance": "orders"}},
+			Labels: map[string]string{"app.kubernetes.io/name": "postgres", "app.kubernetes.io/instance": db}},
 		Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &class, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: q}}},
 	}

@@ -297,6 +297,17 @@ func rbacDatabase(t *testing.T, dir, name string, replicas int, extra string) st
 	return p
 }
 
+// rbacGrowable writes a one-replica Database name on StorageClass class of size.
+func rbacGrowable(t *testing.T, dir, name, class, size string) string {
+	t.Helper()
+	doc := strings.Replace(testdb.Postgres("", name, 1, "    storageClassName: "+class+"\n"), "storage: {size: 1Gi}", "storage:\n    size: "+size, 1)
+	p := filepath.Join(dir, name+"-"+size+".yaml")
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // rbacPassword reads the generated password as the admin.
 func rbacPassword(t *testing.T, ns, name string) string {
 	t.Helper()
@@ -399,6 +410,13 @@ func TestRBACRoleIsEnough(t *testing.T) {
 	}
 	tr.run(0, kc, "status", "orders", "-n", ns)
 
+	// A volume growth: the PVCs expanded, the StatefulSet recreated.
+	class := storageClass(t, "growable-"+ns, true)
+	tr.run(0, kc, "reconcile", "-n", ns, "-f", rbacGrowable(t, tr.dir, "growing", class, "1Gi"), "--timeout", "1m")
+	boundPVC(t, ns, "data-growing-0", class, "1Gi")
+	simulateResizer(t, ns)
+	tr.run(0, kc, "reconcile", "-n", ns, "-f", rbacGrowable(t, tr.dir, "growing", class, "2Gi"), "--timeout", "1m")
+
 	tr.scan(rbacPassword(t, ns, "orders"), depSecret)
 }
 
@@ -478,6 +496,16 @@ func rbacProofs() map[string]rbacScenario {
 		tr.run(0, env.Kubeconfig, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 3, ""), "--timeout", "1m")
 		return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
 	}
+	// A Ready Database on a growable StorageClass (the admin's), grown by the user:
+	// the PVC is expanded, the StatefulSet deleted with its pods left (both checked
+	// by dry runs before anything is written).
+	grown := func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+		env.SimulateRollouts(t, ns)
+		class := storageClass(t, "growable-"+ns, true)
+		tr.run(0, env.Kubeconfig, "reconcile", "-n", ns, "-f", rbacGrowable(t, tr.dir, "orders", class, "1Gi"), "--timeout", "1m")
+		boundPVC(t, ns, "data-orders-0", class, "1Gi")
+		return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacGrowable(t, tr.dir, "orders", class, "2Gi"), "--timeout", "1m")
+	}
 	return map[string]rbacScenario{
 		"patch databases.dbctl.io":  reconcileNew,
 		"create databases.dbctl.io": reconcileNew,
@@ -529,6 +557,8 @@ func rbacProofs() map[string]rbacScenario {
 		"create poddisruptionbudgets.policy": reconcileNew,
 		"delete poddisruptionbudgets.policy": scaledDown,
 		"delete services":                    scaledDown,
+		"patch persistentvolumeclaims":       grown,
+		"delete statefulsets.apps":           grown,
 	}
 }
 
