@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -606,5 +607,31 @@ func TestEarlierTopologyIsNotConverted(t *testing.T) {
 	}
 	if len(r.Changes) != 0 {
 		t.Errorf("changes %v", r.Changes)
+	}
+}
+
+// The verify deadline of a rollout wait is on the engine's clock, like every other
+// time of the engine: with an injected clock a day ahead of the wall clock, a
+// rollout that never completes ends in Failed as soon as that clock passes the
+// deadline (it was a wall-clock context deadline a day away: found by
+// TestPlanPredictsReconcile, whose clock is virtual).
+func TestVerifyDeadlineIsOnTheEngineClock(t *testing.T) {
+	h := newHarness(t)
+	clk := clocktesting.NewFakeClock(time.Now().Add(24 * time.Hour))
+	h.engine.Clock = clk
+	done := make(chan *reconcile.Result, 1)
+	go func() {
+		done <- h.reconcile(h.target(postgres("orders", 1, "  verify: {timeout: 1m}")), 30*time.Second)
+	}()
+	h.awaitWaiting("orders")
+	clk.Step(2 * time.Minute)
+	select {
+	case r := <-done:
+		requireOutcome(t, r, reconcile.OutcomeFailed)
+		if !strings.Contains(r.Message, "verification did not finish within 1m0s") {
+			t.Errorf("message: %s", r.Message)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the rollout wait did not end at the verify deadline of the engine's clock")
 	}
 }

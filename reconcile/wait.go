@@ -23,10 +23,13 @@ const heartbeat = 15 * time.Second
 // when the watch failed. It reports the combined progress when it changes, and a
 // heartbeat.
 func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, sets map[string]*unstructured.Unstructured, until time.Time, report func(phases.Rollout, string)) error {
+	// The deadline is on the engine's clock, as the verify deadline is: a context
+	// deadline would measure it on the wall clock.
+	var deadline <-chan time.Time
 	if !until.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, until)
-		defer cancel()
+		t := e.clock().NewTimer(until.Sub(e.now()))
+		defer t.Stop()
+		deadline = t.C()
 	}
 	w := newRolloutView(sets)
 	if w.rollout().Current {
@@ -47,7 +50,9 @@ func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, sets ma
 	for {
 		select {
 		case <-ctx.Done():
-			return nil // the deadline: the caller decides again
+			return nil // the run's end: the caller stops
+		case <-deadline:
+			return nil // the verify deadline: the caller decides again
 		case <-tick.C():
 			report(last, "still waiting for "+last.Progress())
 		case <-signal:
