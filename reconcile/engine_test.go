@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -633,5 +634,44 @@ func TestVerifyDeadlineIsOnTheEngineClock(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the rollout wait did not end at the verify deadline of the engine's clock")
+	}
+}
+
+// A plan whose path goes Failed before a phase writes its children (the
+// credentials Secret lost over existing data) lists none of their writes: the
+// Secret is not shown created, since reconcile never creates it (found by
+// TestPlanPredictsReconcile).
+func TestPlanOfALostSecretWritesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.simulateRollouts()
+	tgt := h.target(postgres("orders", 3, ""))
+	requireOutcome(t, h.reconcile(tgt, time.Minute), reconcile.OutcomeReady)
+	if err := env.Client.Delete(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "orders-credentials"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(context.Background(), &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "orders"}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.engine.Plan(context.Background(), tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(p.Path); got != "[Ready Updating Failed]" {
+		t.Errorf("path %s", got)
+	}
+	for _, c := range p.Changes {
+		if c.Action != reconcile.ActionUnchanged {
+			t.Errorf("the plan shows %s %s, which reconcile never writes", c.Action, c.ID())
+		}
+	}
+	if !slices.ContainsFunc(p.Notes, func(n string) bool {
+		return strings.HasPrefix(n, "reconcile goes Failed in Updating: ") && strings.Contains(n, "restore the Secret")
+	}) {
+		t.Errorf("notes %q", p.Notes)
+	}
+	r := h.reconcile(tgt, time.Minute)
+	requireOutcome(t, r, reconcile.OutcomeFailed)
+	if len(r.Changes) > 0 {
+		t.Errorf("reconcile wrote %v", r.Changes)
 	}
 }

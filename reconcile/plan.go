@@ -141,7 +141,7 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		p.Changes = refusedChanges(db, snap)
 		return p, nil
 	}
-	changes, childNotes, err := e.planChildren(ctx, w, db, snap, sim.grow)
+	changes, childNotes, err := e.planChildren(ctx, w, db, snap, sim)
 	if err != nil {
 		return nil, err
 	}
@@ -330,15 +330,17 @@ func (e *Engine) fromObject(obj *unstructured.Unstructured, nsMissing bool) (*v1
 	return db, nsMissing, nil
 }
 
-// planChildren dry-run applies every desired child (concurrently) and compares the
-// result with the live object; prunable children are deletes. A volume growth adds
-// the PVCs it expands and plans the StatefulSets it recreates. Each change gets its
-// cost. The notes say which fields reconcile would take back from hand edits, or
-// take with --force-conflicts.
-func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Database, snap *snapshot, grow *phases.Growth) ([]Change, []string, error) {
+// planChildren dry-run applies every desired child of a phase the simulated steps
+// write (concurrently) and compares the result with the live object; prunable
+// children are deletes. A child of a phase no step writes (the Database goes Failed
+// first) is not written: shown unchanged when it exists, left out when it does not.
+// A volume growth adds the PVCs it expands and plans the StatefulSets it
+// recreates. Each change gets its cost. The notes say which fields reconcile would
+// take back from hand edits, or take with --force-conflicts.
+func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Database, snap *snapshot, sim simulation) ([]Change, []string, error) {
 	n := len(snap.obs.Children)
 	changes, notes, errs := make([]Change, n), make([][]string, n), make([]error, n)
-	recreate := map[string]bool{}
+	grow, recreate := sim.grow, map[string]bool{}
 	if grow != nil {
 		for _, name := range grow.StatefulSets {
 			recreate[name] = true
@@ -346,6 +348,12 @@ func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Datab
 	}
 	var wg sync.WaitGroup
 	for i, cs := range snap.obs.Children {
+		if !sim.applied[cs.Phase] {
+			if live := snap.liveOf(cs.Ref); live != nil {
+				changes[i] = NewChange(cs.Phase, cs.Kind, live, live)
+			}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -363,6 +371,9 @@ func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Datab
 	var out []Change
 	var all []string
 	for i, c := range changes {
+		if c.Kind == "" {
+			continue // not written, and absent
+		}
 		if grow != nil && c.Phase == v1alpha1.PhaseDeploying {
 			// The growth expands the PVCs before it writes the StatefulSets.
 			for _, pvc := range grow.PVCs {
@@ -451,12 +462,14 @@ func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs ph
 
 // simulation is what simulate found: the phases reconcile would go through, the
 // notes, why the machine refuses a step (a change the running database cannot
-// take), and the volume growth it would perform.
+// take), the volume growth it would perform, and the phases whose children its
+// steps write.
 type simulation struct {
 	path    []v1alpha1.Phase
 	notes   []string
 	refused string
 	grow    *phases.Growth
+	applied map[v1alpha1.Phase]bool
 }
 
 // simulate runs the state machine forward on the observation, as if every write
@@ -467,7 +480,7 @@ func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) si
 	o := *obs
 	o.Children = append([]phases.ChildState(nil), obs.Children...)
 	o.Dependencies = &phases.DependencyResult{}
-	sim := simulation{path: []v1alpha1.Phase{db.Phase()}, notes: notes}
+	sim := simulation{path: []v1alpha1.Phase{db.Phase()}, notes: notes, applied: map[v1alpha1.Phase]bool{}}
 	for i := 0; i < 20; i++ {
 		d := phases.Decide(db, &o)
 		if d.Derived != "" && i == 0 {
@@ -497,12 +510,16 @@ func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) si
 			continue
 		}
 		simulateWrites(&o, d)
+		for _, p := range d.Apply {
+			sim.applied[p] = true
+		}
 		db.Status = d.Status
 		db.Status.ObservedGeneration = db.Generation
 		if d.Transition() {
 			sim.path = append(sim.path, d.To)
 		}
 		if d.To == v1alpha1.PhaseFailed {
+			sim.notes = append(sim.notes, fmt.Sprintf("reconcile goes Failed in %s: %s", d.From, d.Message))
 			break
 		}
 	}
