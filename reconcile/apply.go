@@ -40,6 +40,9 @@ type ConflictError struct {
 	Kind, Namespace, Name string
 	// Conflicts are "manager: .field" pairs, sorted.
 	Conflicts []string
+	// Rejected, in a plan, is why the API server rejects the apply with
+	// --force-conflicts too; nil when it does not, or was not asked.
+	Rejected error
 }
 
 func (e *ConflictError) Error() string {

@@ -675,3 +675,38 @@ func TestPlanOfALostSecretWritesNothing(t *testing.T) {
 		t.Errorf("reconcile wrote %v", r.Changes)
 	}
 }
+
+// A Database whose apply conflicts with another applier's field, and whose
+// forced apply the API server would reject (MySQL with replicas): reconcile stops
+// at the conflict, so the plan shows the conflict, and the rejection as a note, not
+// the rejection as its error (found by TestPlanPredictsReconcile).
+func TestPlanOfAConflictWhoseForcedApplyIsRejected(t *testing.T) {
+	h := newHarness(t)
+	h.simulateRollouts()
+	mysql := func(replicas int) reconcile.Target {
+		return h.target(testdb.YAML(testdb.Spec{Name: "orders", Engine: "mysql", Version: "8.4", Replicas: replicas}))
+	}
+	requireOutcome(t, h.reconcile(mysql(1), time.Minute), reconcile.OutcomeReady)
+	other := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "dbctl.io/v1alpha1", "kind": "Database",
+		"metadata": map[string]any{"name": "orders", "namespace": h.ns}, "spec": map[string]any{"replicas": int64(1)}}}
+	if err := env.Client.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(other),
+		client.FieldOwner("argocd-controller"), client.ForceOwnership); err != nil {
+		t.Fatal(err)
+	}
+	p, err := h.engine.Plan(context.Background(), mysql(3))
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if p.Database.Conflict != "argocd-controller: .spec.replicas" || fmt.Sprint(p.Path) != "[Ready]" || len(p.Changes) > 0 {
+		t.Errorf("plan: conflict %q, path %v, changes %v", p.Database.Conflict, p.Path, p.Changes)
+	}
+	if len(p.Notes) != 1 || !strings.Contains(p.Notes[0], "with --force-conflicts, the API server rejects it") ||
+		!strings.Contains(p.Notes[0], "engine mysql runs one instance only") {
+		t.Errorf("notes %q", p.Notes)
+	}
+	r := h.reconcile(mysql(3), 10*time.Second)
+	requireOutcome(t, r, reconcile.OutcomeError)
+	if !strings.Contains(r.Message, p.Database.Conflict) {
+		t.Errorf("message: %s", r.Message)
+	}
+}

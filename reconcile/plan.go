@@ -116,13 +116,19 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 	p := &Plan{Namespace: t.Namespace, Name: t.Name, Source: t.Source, File: t.File, Line: t.Line}
 	// Never force the first dry run: a conflict must be seen to be reported.
 	w := &Writer{Client: e.Client, DryRun: true}
-	db, nsMissing, err := e.planDatabase(ctx, w, t, p)
+	db, state, err := e.planDatabase(ctx, w, t, p)
 	if err != nil {
 		return nil, err
 	}
-	if nsMissing {
+	switch state {
+	case dbNamespaceMissing:
 		p.Notes = append(p.Notes, fmt.Sprintf("namespace %s does not exist: reconcile needs --create-namespace (or create it first)", t.Namespace))
 		return offline(p, db)
+	case dbStopsAtConflict:
+		// Reconcile stops at the Database's conflict, before anything else.
+		p.Phase = db.Phase()
+		p.Path = []v1alpha1.Phase{p.Phase}
+		return p, nil
 	}
 	snap, err := observe(ctx, e.kube(), db, nil, e.now())
 	if err != nil {
@@ -240,35 +246,56 @@ func databaseChange(live, after *unstructured.Unstructured) Change {
 	return c
 }
 
+// dbState is what planDatabase found of the Database.
+type dbState int
+
+const (
+	// dbPlanned: the Database as reconcile would see it after its apply.
+	dbPlanned dbState = iota
+	// dbNamespaceMissing: its namespace does not exist; the Database is the file's.
+	dbNamespaceMissing
+	// dbStopsAtConflict: its apply conflicts with another applier, and the API
+	// server rejects what --force-conflicts would apply: reconcile stops at the
+	// conflict. The Database is the live one.
+	dbStopsAtConflict
+)
+
 // planDatabase dry-run applies the Database from its file (or reads it from the
 // cluster) and returns it as reconcile would see it.
-func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan) (*v1alpha1.Database, bool, error) {
+func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan) (*v1alpha1.Database, dbState, error) {
 	if t.Object == nil {
 		db, err := GetDatabase(ctx, e.Client, t.Namespace, t.Name)
 		if err != nil {
-			return nil, false, err
+			return nil, dbPlanned, err
 		}
 		p.Database = Change{Action: ActionUnchanged, Kind: v1alpha1.Kind, Namespace: db.Namespace, Name: db.Name}
-		return db, false, nil
+		return db, dbPlanned, nil
 	}
 	live, err := w.get(ctx, t.Object)
 	if err != nil {
 		if isNamespaceMissing(err) {
-			return e.fromObject(t.Object, true)
+			return e.fromObject(t.Object, dbNamespaceMissing)
 		}
-		return nil, false, err
+		return nil, dbPlanned, err
 	}
 	p.New = live == nil
 	obj, conflict, _, err := e.dryApply(ctx, w, t.Object, live)
 	if err != nil {
 		if isNamespaceMissing(err) || (live == nil && apierrors.IsNotFound(err) && e.namespaceMissing(ctx, t.Namespace)) {
-			return e.fromObject(t.Object, true)
+			return e.fromObject(t.Object, dbNamespaceMissing)
 		}
-		return nil, false, specRejected(t, err)
+		return nil, dbPlanned, specRejected(t, err)
 	}
-	db, _, err := e.fromObject(obj, false)
+	if obj == nil {
+		p.Database = databaseChange(live, live)
+		e.noteConflict(p, &p.Database, conflict)
+		p.Notes = append(p.Notes, fmt.Sprintf("%s: with --force-conflicts, the API server rejects it: %v",
+			p.Database.ID(), specRejected(t, conflict.Rejected)))
+		return e.fromObject(live, dbStopsAtConflict)
+	}
+	db, _, err := e.fromObject(obj, dbPlanned)
 	if err != nil {
-		return nil, false, err
+		return nil, dbPlanned, err
 	}
 	if live == nil {
 		// A dry-run create shows no status and invents a UID: plan against an empty
@@ -278,7 +305,7 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 	}
 	p.Database = databaseChange(live, obj)
 	e.noteConflict(p, &p.Database, conflict)
-	return db, false, nil
+	return db, dbPlanned, nil
 }
 
 // namespaceMissing reports whether the namespace does not exist (an error reading it
@@ -293,7 +320,10 @@ func (e *Engine) namespaceMissing(ctx context.Context, namespace string) bool {
 
 // dryApply dry-run applies desired without forcing. On a conflict with another
 // applier it dry-runs again with force, so that the plan shows what
-// --force-conflicts would change, and returns the conflict.
+// --force-conflicts would change, and returns the conflict. When the API server
+// rejects the forced apply, without ForceConflicts reconcile stops at the conflict
+// and never sends it: dryApply returns the conflict with no object, the rejection
+// in its Rejected; with ForceConflicts, the rejection is the error.
 func (e *Engine) dryApply(ctx context.Context, w *Writer, desired, live *unstructured.Unstructured) (*unstructured.Unstructured, *ConflictError, []TakeOver, error) {
 	after, took, err := w.Apply(ctx, desired, live)
 	var conflict *ConflictError
@@ -302,8 +332,12 @@ func (e *Engine) dryApply(ctx context.Context, w *Writer, desired, live *unstruc
 	}
 	forced := &Writer{Client: w.Client, DryRun: true, ForceConflicts: true}
 	after, _, err = forced.Apply(ctx, desired, live)
-	if err != nil {
+	switch {
+	case err != nil && e.ForceConflicts:
 		return nil, nil, nil, err
+	case err != nil:
+		conflict.Rejected = err
+		return nil, conflict, nil, nil
 	}
 	return after, conflict, nil, nil
 }
@@ -321,13 +355,13 @@ func (e *Engine) noteConflict(p *Plan, c *Change, conflict *ConflictError) {
 	c.Conflict = strings.Join(conflict.Conflicts, ", ")
 }
 
-func (e *Engine) fromObject(obj *unstructured.Unstructured, nsMissing bool) (*v1alpha1.Database, bool, error) {
+func (e *Engine) fromObject(obj *unstructured.Unstructured, state dbState) (*v1alpha1.Database, dbState, error) {
 	db := &v1alpha1.Database{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, db); err != nil {
-		return nil, false, fmt.Errorf("decoding Database %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
+		return nil, state, fmt.Errorf("decoding Database %s/%s: %w", obj.GetNamespace(), obj.GetName(), err)
 	}
 	db.Default()
-	return db, nsMissing, nil
+	return db, state, nil
 }
 
 // planChildren dry-run applies every desired child of a phase the simulated steps
@@ -398,9 +432,14 @@ func (e *Engine) planRecreate(ctx context.Context, w *Writer, snap *snapshot, cs
 	if err := unstructured.SetNestedSlice(desired.Object, templates, "spec", "volumeClaimTemplates"); err != nil {
 		return Change{}, err
 	}
+	// Another applier's fields go with the deleted StatefulSet: the recreated one
+	// is dbctl's alone, so a conflict here is none.
 	after, _, _, err := e.dryApply(ctx, w, desired, live)
 	if err != nil {
 		return Change{}, err
+	}
+	if after == nil {
+		after = desired // the forced dry run was rejected: show what is created
 	}
 	wanted, _, _ := unstructured.NestedSlice(cs.Desired.Object, "spec", "volumeClaimTemplates")
 	merged := after.DeepCopy()
@@ -451,8 +490,14 @@ func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs ph
 	if err != nil {
 		return Change{}, nil, err
 	}
-	c := NewChange(cs.Phase, cs.Kind, live, after)
 	p := &Plan{}
+	if after == nil {
+		// Reconcile stops at the conflict; what it would force is rejected.
+		c := NewChange(cs.Phase, cs.Kind, live, live)
+		e.noteConflict(p, &c, conflict)
+		return c, []string{fmt.Sprintf("%s: with --force-conflicts, the API server rejects it: %v", c.ID(), conflict.Rejected)}, nil
+	}
+	c := NewChange(cs.Phase, cs.Kind, live, after)
 	e.noteConflict(p, &c, conflict)
 	for _, t := range took {
 		p.Notes = append(p.Notes, fmt.Sprintf("%s: takes back %s from hand edits by %q", c.ID(), strings.Join(t.Fields, ", "), t.Manager))
