@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -51,18 +53,23 @@ func (e *ConflictError) Error() string {
 		e.Kind, e.Namespace, e.Name, strings.Join(e.Conflicts, ", "))
 }
 
-// TakeOver records fields dbctl took back from a hand edit.
+// TakeOver records fields dbctl took from another manager: back from a hand edit,
+// or (Forced) from another applier, with ForceConflicts.
 type TakeOver struct {
 	Manager string
 	Fields  []string
+	// Forced: the manager is another applier, whose fields only ForceConflicts takes.
+	Forced bool
 }
 
 // Apply server-side applies desired. live is the current object (nil when absent),
 // used to tell hand edits from other appliers on a conflict. It returns the object
-// the server returned (for a dry run: what would be persisted).
+// the server returned (for a dry run: what would be persisted) and the fields it
+// took from other managers. The first apply is never forced, even with
+// ForceConflicts: its conflicts say whose fields are taken.
 func (w *Writer) Apply(ctx context.Context, desired, live *unstructured.Unstructured) (*unstructured.Unstructured, []TakeOver, error) {
-	obj, err := w.apply(ctx, desired, w.ForceConflicts)
-	if err == nil || !apierrors.IsConflict(err) || w.ForceConflicts {
+	obj, err := w.apply(ctx, desired, false)
+	if err == nil || !apierrors.IsConflict(err) {
 		if err != nil {
 			return nil, nil, w.wrap(desired, err)
 		}
@@ -70,43 +77,60 @@ func (w *Writer) Apply(ctx context.Context, desired, live *unstructured.Unstruct
 	}
 	conflicts := parseConflicts(err)
 	if live == nil {
-		live, err = w.get(ctx, desired)
-		if err != nil {
+		if live, err = w.get(ctx, desired); err != nil {
 			return nil, nil, err
 		}
 	}
-	var takeOvers []TakeOver
-	byManager := map[string][]string{}
-	for _, c := range conflicts {
-		byManager[c.manager] = append(byManager[c.manager], c.field)
-	}
-	var appliers []string
-	for m, fields := range byManager {
-		if m != kube.FieldManager && (live == nil || managerApplies(live, m)) {
-			for _, f := range fields {
-				appliers = append(appliers, fmt.Sprintf("%s: %s", m, f))
-			}
-			continue
+	takeOvers, appliers := classify(conflicts, live)
+	switch {
+	case w.ForceConflicts:
+		takeOvers = append(takeOvers, appliers...)
+	case len(appliers) > 0 || len(conflicts) == 0:
+		pairs := conflictPairs(appliers)
+		if len(pairs) == 0 {
+			pairs = []string{err.Error()}
 		}
-		if m == kube.FieldManager {
-			continue // dbctl's own Update entry (the Secret it created): nothing to report
-		}
-		sort.Strings(fields)
-		takeOvers = append(takeOvers, TakeOver{Manager: m, Fields: fields})
+		return nil, nil, &ConflictError{Kind: desired.GetKind(), Namespace: desired.GetNamespace(), Name: desired.GetName(), Conflicts: pairs}
 	}
-	if len(appliers) > 0 || len(conflicts) == 0 {
-		sort.Strings(appliers)
-		if len(appliers) == 0 {
-			appliers = []string{err.Error()}
-		}
-		return nil, nil, &ConflictError{Kind: desired.GetKind(), Namespace: desired.GetNamespace(), Name: desired.GetName(), Conflicts: appliers}
-	}
-	sort.Slice(takeOvers, func(i, j int) bool { return takeOvers[i].Manager < takeOvers[j].Manager })
 	obj, err = w.apply(ctx, desired, true)
 	if err != nil {
 		return nil, nil, w.wrap(desired, err)
 	}
 	return obj, takeOvers, nil
+}
+
+// classify splits the conflicts of an apply by manager: hand edits (a manager with
+// only Update entries: dbctl takes the fields back) and other appliers (Forced:
+// only ForceConflicts takes them), each sorted by manager, its fields sorted.
+// dbctl's own Update entry (the Secret it created) is nothing to report.
+func classify(conflicts []conflict, live *unstructured.Unstructured) (hand, appliers []TakeOver) {
+	byManager := map[string][]string{}
+	for _, c := range conflicts {
+		byManager[c.manager] = append(byManager[c.manager], c.field)
+	}
+	for _, m := range slices.Sorted(maps.Keys(byManager)) {
+		fields := slices.Sorted(slices.Values(byManager[m]))
+		switch {
+		case m == kube.FieldManager:
+		case live == nil || managerApplies(live, m):
+			appliers = append(appliers, TakeOver{Manager: m, Fields: fields, Forced: true})
+		default:
+			hand = append(hand, TakeOver{Manager: m, Fields: fields})
+		}
+	}
+	return hand, appliers
+}
+
+// conflictPairs are the "manager: .field" pairs of take-overs, sorted.
+func conflictPairs(takeOvers []TakeOver) []string {
+	var out []string
+	for _, t := range takeOvers {
+		for _, f := range t.Fields {
+			out = append(out, fmt.Sprintf("%s: %s", t.Manager, f))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (w *Writer) get(ctx context.Context, desired *unstructured.Unstructured) (*unstructured.Unstructured, error) {

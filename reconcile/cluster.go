@@ -31,8 +31,9 @@ import (
 type cluster interface {
 	// getDatabase reads a Database; a *NotFoundError when it does not exist.
 	getDatabase(ctx context.Context, namespace, name string) (*v1alpha1.Database, error)
-	// applyDatabase server-side applies a Database read from a file.
-	applyDatabase(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
+	// applyDatabase server-side applies a Database read from a file, with
+	// dbctl's conflict policy (Writer.Apply).
+	applyDatabase(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, []TakeOver, error)
 	// createNamespace creates (applies) a namespace.
 	createNamespace(ctx context.Context, name string) error
 	// updateStatus writes db's status subresource with db's resourceVersion as a
@@ -81,9 +82,8 @@ func (k *kubeCluster) getDatabase(ctx context.Context, namespace, name string) (
 	return GetDatabase(ctx, k.e.Client, namespace, name)
 }
 
-func (k *kubeCluster) applyDatabase(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	out, _, err := k.writer().Apply(ctx, obj, nil)
-	return out, err
+func (k *kubeCluster) applyDatabase(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, []TakeOver, error) {
+	return k.writer().Apply(ctx, obj, nil)
 }
 
 func (k *kubeCluster) createNamespace(ctx context.Context, name string) error {

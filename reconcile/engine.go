@@ -222,7 +222,7 @@ func (r *run) load(ctx context.Context) (*v1alpha1.Database, error) {
 	if r.t.Object == nil {
 		return r.c.getDatabase(ctx, r.t.Namespace, r.t.Name)
 	}
-	obj, err := r.c.applyDatabase(ctx, r.t.Object)
+	obj, took, err := r.c.applyDatabase(ctx, r.t.Object)
 	if err != nil && isNamespaceMissing(err) {
 		if !r.e.CreateNamespace {
 			return nil, resilience.Permanent(fmt.Errorf("namespace %q does not exist: create it, or rerun with --create-namespace", r.t.Namespace))
@@ -231,11 +231,12 @@ func (r *run) load(ctx context.Context) (*v1alpha1.Database, error) {
 			return nil, err
 		}
 		r.emit(Event{Type: EventInfo, Message: fmt.Sprintf("created namespace %s", r.t.Namespace)})
-		obj, err = r.c.applyDatabase(ctx, r.t.Object)
+		obj, took, err = r.c.applyDatabase(ctx, r.t.Object)
 	}
 	if err != nil {
 		return nil, specRejected(r.t, err)
 	}
+	r.record(nil, took)
 	db := &v1alpha1.Database{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, db); err != nil {
 		return nil, fmt.Errorf("decoding Database %s/%s: %w", r.t.Namespace, r.t.Name, err)

@@ -710,3 +710,59 @@ func TestPlanOfAConflictWhoseForcedApplyIsRejected(t *testing.T) {
 		t.Errorf("message: %s", r.Message)
 	}
 }
+
+// With --force-conflicts, reconcile says what it takes from whom, as the plan
+// does: fields back from hand edits (the Database's own included) and other
+// appliers' fields (it took them silently: found by TestPlanPredictsReconcile).
+func TestForceConflictsSaysWhatItTakes(t *testing.T) {
+	h := newHarness(t)
+	h.simulateRollouts()
+	tgt := h.target(postgres("orders", 3, ""))
+	requireOutcome(t, h.reconcile(tgt, time.Minute), reconcile.OutcomeReady)
+	ctx := context.Background()
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "orders-replica"}}
+	if err := env.Client.SubResource("scale").Patch(ctx, sts, client.RawPatch("application/merge-patch+json",
+		[]byte(`{"spec":{"replicas":1}}`)), client.FieldOwner("kubectl-scale")); err != nil {
+		t.Fatal(err)
+	}
+	db := &v1alpha1.Database{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "orders"}}
+	if err := env.Client.Patch(ctx, db, client.RawPatch("application/merge-patch+json",
+		[]byte(`{"spec":{"storage":{"size":"2Gi"}}}`)), client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	svc := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Service",
+		"metadata": map[string]any{"name": "orders", "namespace": h.ns, "labels": map[string]any{phases.LabelManagedBy: "argocd"}}}}
+	if err := env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(svc), client.FieldOwner("argocd-controller"), client.ForceOwnership); err != nil {
+		t.Fatal(err)
+	}
+	h.engine.ForceConflicts = true
+	p, err := h.engine.Plan(ctx, tgt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`Database ` + h.ns + `/orders: takes back .spec.storage.size from hand edits by "kubectl-edit"`,
+		`Service ` + h.ns + `/orders: --force-conflicts takes argocd-controller: .metadata.labels.app.kubernetes.io/managed-by`,
+		`StatefulSet ` + h.ns + `/orders-replica: takes back .spec.replicas from hand edits by "kubectl-scale"`,
+	}
+	if got := slices.Sorted(slices.Values(p.Notes)); !slices.Equal(got, want) {
+		t.Errorf("plan notes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	requireOutcome(t, h.reconcile(tgt, time.Minute), reconcile.OutcomeReady)
+	var took []string
+	h.mu.Lock()
+	for _, ev := range h.events {
+		if strings.HasPrefix(ev.Message, "took ") {
+			took = append(took, ev.Message)
+		}
+	}
+	h.mu.Unlock()
+	want = []string{
+		`took argocd-controller: .metadata.labels.app.kubernetes.io/managed-by with --force-conflicts`,
+		`took back .spec.replicas from hand edits by "kubectl-scale"`,
+		`took back .spec.storage.size from hand edits by "kubectl-edit"`,
+	}
+	if got := slices.Sorted(slices.Values(took)); !slices.Equal(got, want) {
+		t.Errorf("reconcile events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

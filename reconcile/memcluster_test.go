@@ -85,15 +85,15 @@ func (m *memCluster) getDatabase(_ context.Context, ns, name string) (*v1alpha1.
 	return m.db.DeepCopy(), nil
 }
 
-func (m *memCluster) applyDatabase(_ context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+func (m *memCluster) applyDatabase(_ context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, []TakeOver, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.check("apply", "Database/"+obj.GetName()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	in := &v1alpha1.Database{}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, in); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	in.Default()
 	if !apierrors.Semantic.DeepEqual(in.Spec, m.db.Spec) {
@@ -102,7 +102,7 @@ func (m *memCluster) applyDatabase(_ context.Context, obj *unstructured.Unstruct
 		m.db.ResourceVersion = m.nextRV()
 	}
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(m.db)
-	return &unstructured.Unstructured{Object: u}, err
+	return &unstructured.Unstructured{Object: u}, nil, err
 }
 
 func (m *memCluster) createNamespace(context.Context, string) error { return nil }

@@ -114,8 +114,9 @@ const OfflineUID = "(known after apply)"
 // ForceConflicts the fields it would take are listed in Notes instead.
 func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 	p := &Plan{Namespace: t.Namespace, Name: t.Name, Source: t.Source, File: t.File, Line: t.Line}
-	// Never force the first dry run: a conflict must be seen to be reported.
-	w := &Writer{Client: e.Client, DryRun: true}
+	// The Writer never forces its first dry run: a conflict is seen, and reported
+	// (with ForceConflicts: the fields it takes).
+	w := &Writer{Client: e.Client, DryRun: true, ForceConflicts: e.ForceConflicts}
 	db, state, err := e.planDatabase(ctx, w, t, p)
 	if err != nil {
 		return nil, err
@@ -279,7 +280,7 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 		return nil, dbPlanned, err
 	}
 	p.New = live == nil
-	obj, conflict, _, err := e.dryApply(ctx, w, t.Object, live)
+	obj, conflict, took, err := e.dryApply(ctx, w, t.Object, live)
 	if err != nil {
 		if isNamespaceMissing(err) || (live == nil && apierrors.IsNotFound(err) && e.namespaceMissing(ctx, t.Namespace)) {
 			return e.fromObject(t.Object, dbNamespaceMissing)
@@ -288,7 +289,7 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 	}
 	if obj == nil {
 		p.Database = databaseChange(live, live)
-		e.noteConflict(p, &p.Database, conflict)
+		p.Database.Conflict = strings.Join(conflict.Conflicts, ", ")
 		p.Notes = append(p.Notes, fmt.Sprintf("%s: with --force-conflicts, the API server rejects it: %v",
 			p.Database.ID(), specRejected(t, conflict.Rejected)))
 		return e.fromObject(live, dbStopsAtConflict)
@@ -304,7 +305,10 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 		db.UID = types.UID(OfflineUID)
 	}
 	p.Database = databaseChange(live, obj)
-	e.noteConflict(p, &p.Database, conflict)
+	if conflict != nil {
+		p.Database.Conflict = strings.Join(conflict.Conflicts, ", ")
+	}
+	p.Notes = append(p.Notes, takeOverNotes(p.Database.ID(), took)...)
 	return db, dbPlanned, nil
 }
 
@@ -318,12 +322,13 @@ func (e *Engine) namespaceMissing(ctx context.Context, namespace string) bool {
 	return apierrors.IsNotFound(err)
 }
 
-// dryApply dry-run applies desired without forcing. On a conflict with another
-// applier it dry-runs again with force, so that the plan shows what
-// --force-conflicts would change, and returns the conflict. When the API server
-// rejects the forced apply, without ForceConflicts reconcile stops at the conflict
-// and never sends it: dryApply returns the conflict with no object, the rejection
-// in its Rejected; with ForceConflicts, the rejection is the error.
+// dryApply dry-run applies desired with w (which forces only with
+// ForceConflicts, and then reports the fields it takes). On a conflict with
+// another applier (without ForceConflicts) it dry-runs again with force, so that
+// the plan shows what --force-conflicts would change, and returns the conflict.
+// When the API server rejects that forced apply, reconcile, which stops at the
+// conflict, never sends it: dryApply returns the conflict with no object, and the
+// rejection in its Rejected.
 func (e *Engine) dryApply(ctx context.Context, w *Writer, desired, live *unstructured.Unstructured) (*unstructured.Unstructured, *ConflictError, []TakeOver, error) {
 	after, took, err := w.Apply(ctx, desired, live)
 	var conflict *ConflictError
@@ -331,28 +336,25 @@ func (e *Engine) dryApply(ctx context.Context, w *Writer, desired, live *unstruc
 		return after, nil, took, err
 	}
 	forced := &Writer{Client: w.Client, DryRun: true, ForceConflicts: true}
-	after, _, err = forced.Apply(ctx, desired, live)
-	switch {
-	case err != nil && e.ForceConflicts:
-		return nil, nil, nil, err
-	case err != nil:
+	if after, _, err = forced.Apply(ctx, desired, live); err != nil {
 		conflict.Rejected = err
 		return nil, conflict, nil, nil
 	}
 	return after, conflict, nil, nil
 }
 
-// noteConflict records a conflict on the change (reconcile would stop there) or,
-// with ForceConflicts, as a note of the fields reconcile would take.
-func (e *Engine) noteConflict(p *Plan, c *Change, conflict *ConflictError) {
-	if conflict == nil {
-		return
+// takeOverNotes say which fields of the object id reconcile takes from other
+// managers: back from hand edits, or with --force-conflicts from other appliers.
+func takeOverNotes(id string, took []TakeOver) []string {
+	var notes []string
+	for _, t := range took {
+		if t.Forced {
+			notes = append(notes, fmt.Sprintf("%s: --force-conflicts takes %s", id, strings.Join(conflictPairs([]TakeOver{t}), ", ")))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("%s: takes back %s from hand edits by %q", id, strings.Join(t.Fields, ", "), t.Manager))
 	}
-	if e.ForceConflicts {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s: --force-conflicts takes %s", c.ID(), strings.Join(conflict.Conflicts, ", ")))
-		return
-	}
-	c.Conflict = strings.Join(conflict.Conflicts, ", ")
+	return notes
 }
 
 func (e *Engine) fromObject(obj *unstructured.Unstructured, state dbState) (*v1alpha1.Database, dbState, error) {
@@ -490,19 +492,17 @@ func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs ph
 	if err != nil {
 		return Change{}, nil, err
 	}
-	p := &Plan{}
 	if after == nil {
 		// Reconcile stops at the conflict; what it would force is rejected.
 		c := NewChange(cs.Phase, cs.Kind, live, live)
-		e.noteConflict(p, &c, conflict)
+		c.Conflict = strings.Join(conflict.Conflicts, ", ")
 		return c, []string{fmt.Sprintf("%s: with --force-conflicts, the API server rejects it: %v", c.ID(), conflict.Rejected)}, nil
 	}
 	c := NewChange(cs.Phase, cs.Kind, live, after)
-	e.noteConflict(p, &c, conflict)
-	for _, t := range took {
-		p.Notes = append(p.Notes, fmt.Sprintf("%s: takes back %s from hand edits by %q", c.ID(), strings.Join(t.Fields, ", "), t.Manager))
+	if conflict != nil {
+		c.Conflict = strings.Join(conflict.Conflicts, ", ")
 	}
-	return c, p.Notes, nil
+	return c, takeOverNotes(c.ID(), took), nil
 }
 
 // simulation is what simulate found: the phases reconcile would go through, the

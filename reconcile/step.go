@@ -129,14 +129,19 @@ func (r *run) write(ctx context.Context, d phases.Decision, snap *snapshot) (pha
 	return d, nil
 }
 
-// record keeps the changes made and reports them, with the fields taken back.
+// record keeps the changes made and reports them, with the fields taken from
+// other managers (back from hand edits, or with --force-conflicts).
 func (r *run) record(changes []Change, took []TakeOver) {
 	for i := range changes {
 		r.res.Changes = append(r.res.Changes, changes[i])
 		r.emit(Event{Type: EventChange, Change: &changes[i]})
 	}
 	for _, t := range took {
-		r.emit(Event{Type: EventInfo, Message: fmt.Sprintf("took back %s from hand edits by %q", strings.Join(t.Fields, ", "), t.Manager)})
+		msg := fmt.Sprintf("took back %s from hand edits by %q", strings.Join(t.Fields, ", "), t.Manager)
+		if t.Forced {
+			msg = fmt.Sprintf("took %s with --force-conflicts", strings.Join(conflictPairs([]TakeOver{t}), ", "))
+		}
+		r.emit(Event{Type: EventInfo, Message: msg})
 	}
 }
 
