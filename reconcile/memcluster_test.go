@@ -172,7 +172,10 @@ func (m *memCluster) apply(_ context.Context, desired, _ *unstructured.Unstructu
 // stay (the generation moves when the spec does).
 func (m *memCluster) store(desired, old *unstructured.Unstructured) (*unstructured.Unstructured, error) {
 	obj := desired.DeepCopy()
-	fields, err := fieldpath.SetFromValue(value.NewValueInterface(desired.Object)).ToJSON()
+	// A resourceVersion sent is a precondition, not a field anyone owns.
+	owned := desired.DeepCopy()
+	owned.SetResourceVersion("")
+	fields, err := fieldpath.SetFromValue(value.NewValueInterface(owned.Object)).ToJSON()
 	if err != nil {
 		return nil, err
 	}

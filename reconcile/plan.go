@@ -52,6 +52,12 @@ type Plan struct {
 	// the running database cannot take) and what to do instead; the Database would
 	// go Failed. Changes then holds the refused StatefulSets only.
 	Refused string
+	// Saved is what the plan was computed from: the preconditions of `reconcile
+	// --plan` (nil offline, or for a namespace that does not exist).
+	Saved *SavedDatabase
+
+	// live is the Database as it was before the plan (nil when absent).
+	live *v1alpha1.Database
 }
 
 // Costs adds up the effects of the plan's changes on the running pods.
@@ -122,7 +128,12 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 	}
 	if nsMissing {
 		p.Notes = append(p.Notes, fmt.Sprintf("namespace %s does not exist: reconcile needs --create-namespace (or create it first)", t.Namespace))
-		return offline(p, db)
+		if p, err = offline(p, db); err != nil {
+			return nil, err
+		}
+		// Nothing exists: every precondition is an absence.
+		p.Saved, err = saved(t, nil, db, nil, append([]Change{p.Database}, p.Changes...))
+		return p, err
 	}
 	snap, err := observe(ctx, e.kube(), db, nil, e.now())
 	if err != nil {
@@ -139,14 +150,17 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		// plan says so, and what to do instead.
 		p.Refused, p.Notes = sim.refused, append(p.Notes, sim.notes...)
 		p.Changes = refusedChanges(db, snap)
-		return p, nil
+	} else {
+		changes, childNotes, err := e.planChildren(ctx, w, db, snap, sim.grow)
+		if err != nil {
+			return nil, err
+		}
+		p.Notes = append(append(p.Notes, childNotes...), sim.notes...)
+		p.Changes = changes
 	}
-	changes, childNotes, err := e.planChildren(ctx, w, db, snap, sim.grow)
-	if err != nil {
+	if p.Saved, err = saved(t, p.live, db, snap, append([]Change{p.Database}, p.Changes...)); err != nil {
 		return nil, err
 	}
-	p.Notes = append(append(p.Notes, childNotes...), sim.notes...)
-	p.Changes = changes
 	return p, nil
 }
 
@@ -249,6 +263,7 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 			return nil, false, err
 		}
 		p.Database = Change{Action: ActionUnchanged, Kind: v1alpha1.Kind, Namespace: db.Namespace, Name: db.Name}
+		p.live = db
 		return db, false, nil
 	}
 	live, err := w.get(ctx, t.Object)
@@ -259,6 +274,11 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 		return nil, false, err
 	}
 	p.New = live == nil
+	if live != nil {
+		if p.live, _, err = e.fromObject(live, false); err != nil {
+			return nil, false, err
+		}
+	}
 	obj, conflict, _, err := e.dryApply(ctx, w, t.Object, live)
 	if err != nil {
 		if isNamespaceMissing(err) || (live == nil && apierrors.IsNotFound(err) && e.namespaceMissing(ctx, t.Namespace)) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,8 +15,11 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/cmd/version"
 	"github.com/dbctl-io/dbctl/reconcile"
 	"github.com/dbctl-io/dbctl/reconcile/exitcode"
+	"github.com/dbctl-io/dbctl/reconcile/planfile"
+	"github.com/dbctl-io/dbctl/reconcile/redact"
 	"github.com/dbctl-io/dbctl/reconcile/render"
 	"github.com/dbctl-io/dbctl/resilience"
 )
@@ -40,6 +44,7 @@ type Options struct {
 	DependencyQPS    float64
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
+	PlanFile         string
 }
 
 // NewCmdReconcile builds `dbctl reconcile`. runF replaces run in tests.
@@ -59,10 +64,21 @@ Progress goes to stderr, a summary of the result to stdout (-o json for machines
 Exit codes: 0 Ready; 1 error (bad input, forbidden, conflict, unexpected);
 2 Failed (needs a person); 3 retryable stop (not ready yet, dependency
 unavailable, circuit open, backoff window). With several Databases, the most
-severe code wins (1 > 2 > 3 > 0).`,
+severe code wins (1 > 2 > 3 > 0).
+
+--plan FILE applies a plan saved by plan --out FILE, for the same Databases
+(-f, NAMEs or --all as when it was planned): before its first write it checks that
+nothing the plan was computed from changed (objects edited, created or deleted, a
+newer spec, another dbctl, another cluster) and otherwise exits 1 writing nothing,
+naming each difference. Every write carries the resourceVersion it expects, so a
+change between the check and the write is refused by the API server (exit 1,
+never retried). It never writes what the plan does not contain: when the phases
+need such a write it stops with exit 3 and says why. Status changes the cluster
+makes on its own (pods becoming ready) are no difference.`,
 		Example: `  dbctl reconcile -f examples/postgres.yaml
   dbctl reconcile -f deploy/databases/ --timeout 10m -o json
   dbctl reconcile orders -n shop
+  dbctl reconcile --plan plan.json -f deploy/databases/
   dbctl reconcile -A --concurrency 16`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
@@ -74,6 +90,9 @@ severe code wins (1 > 2 > 3 > 0).`,
 			}
 			if opts.Timeout <= 0 {
 				return cmdutil.FlagErrorf("--timeout must be positive")
+			}
+			if opts.PlanFile != "" && opts.ForceConflicts {
+				return cmdutil.FlagErrorf("--force-conflicts comes from the plan with --plan: plan again with --force-conflicts")
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -95,6 +114,8 @@ severe code wins (1 > 2 > 3 > 0).`,
 	fl.Float64Var(&opts.DependencyQPS, "dependency-qps", resilience.DefaultQPS, "checks per second allowed per dependency")
 	fl.IntVar(&opts.BreakerThreshold, "breaker-threshold", 5, "consecutive failures that open a dependency's circuit breaker")
 	fl.DurationVar(&opts.BreakerCooldown, "breaker-cooldown", time.Minute, "how long an open circuit breaker waits before one probe")
+	fl.StringVar(&opts.PlanFile, "plan", "", "apply exactly the plan saved by plan --out FILE, or refuse it when anything changed since")
+	_ = cmd.MarkFlagFilename("plan", "json")
 	return cmd
 }
 
@@ -109,6 +130,12 @@ func run(ctx context.Context, opts *Options) error {
 	targets, err := resolveTargets(ctx, opts, clients, policy)
 	if err != nil {
 		return err
+	}
+	forceConflicts := opts.ForceConflicts
+	if opts.PlanFile != "" {
+		if forceConflicts, err = followPlan(opts.PlanFile, clients, targets); err != nil {
+			return err
+		}
 	}
 	statePath := *opts.Factory.BreakerStatePath
 	if statePath == "" {
@@ -138,7 +165,7 @@ func run(ctx context.Context, opts *Options) error {
 			Settings: resilience.Settings{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown},
 			Clock:    opts.Clock,
 		}},
-		ForceConflicts:  opts.ForceConflicts,
+		ForceConflicts:  forceConflicts,
 		CreateNamespace: opts.CreateNamespace,
 		Secrets:         opts.Factory.Secrets,
 		Events:          progress.event,
@@ -179,6 +206,42 @@ func resolveTargets(ctx context.Context, opts *Options, clients *cmdutil.Clients
 		return nil, &cmdutil.RetryableError{Err: err} // exit 3: the API server was not there in time
 	}
 	return targets, err
+}
+
+// followPlan reads the saved plan at path, checks that this dbctl and this cluster
+// may apply it to exactly targets, and gives each target its preconditions. It
+// returns whether the plan was made with --force-conflicts.
+func followPlan(path string, clients *cmdutil.Clients, targets []reconcile.Target) (bool, error) {
+	f, err := planfile.Read(path)
+	if err != nil {
+		return false, err
+	}
+	v := version.Get()
+	if err := f.Check(path, planfile.Version{Version: v.Version, Commit: v.Commit}, redact.URL(clients.Config.Host)); err != nil {
+		return false, err
+	}
+	selected := map[string]bool{}
+	var missing []string
+	for i := range targets {
+		t := &targets[i]
+		selected[t.Namespace+"/"+t.Name] = true
+		if t.Planned = f.Find(t.Namespace, t.Name); t.Planned == nil {
+			missing = append(missing, t.Namespace+"/"+t.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return false, fmt.Errorf("%s does not contain Database %s: plan again with the same selection", path, strings.Join(missing, ", "))
+	}
+	var extra []string
+	for _, d := range f.Saved.Databases {
+		if !selected[d.Namespace+"/"+d.Name] {
+			extra = append(extra, d.Namespace+"/"+d.Name)
+		}
+	}
+	if len(extra) > 0 {
+		return false, fmt.Errorf("%s also plans Database %s, which this run does not select: select the Databases it was planned for", path, strings.Join(extra, ", "))
+	}
+	return f.Saved.ForceConflicts, nil
 }
 
 // progress prints events to stderr, one line each (a change: its block of lines,
@@ -269,6 +332,9 @@ type jsonResult struct {
 	Transitions []string      `json:"transitions"`
 	Changes     []string      `json:"changes"`
 	Seconds     float64       `json:"durationSeconds"`
+	// PlanChanged is true when reconcile --plan refused the plan because the
+	// cluster or the spec changed since (exit 1): plan again.
+	PlanChanged bool `json:"planChanged,omitempty"`
 }
 
 func report(opts *Options, results []*reconcile.Result) error {
@@ -287,6 +353,8 @@ func report(opts *Options, results []*reconcile.Result) error {
 			jr := jsonResult{Namespace: r.Namespace, Name: r.Name, Outcome: string(r.Outcome), ExitCode: r.Outcome.ExitCode(),
 				Phase: string(r.Phase), StartPhase: string(r.StartPhase), Message: r.Message,
 				Transitions: []string{}, Changes: []string{}, Seconds: r.Duration.Seconds()}
+			var changed *reconcile.PlanChangedError
+			jr.PlanChanged = errors.As(r.Err, &changed)
 			if !r.RetryAt.IsZero() {
 				jr.RetryAt = r.RetryAt.UTC().Format(time.RFC3339)
 			}

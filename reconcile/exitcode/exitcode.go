@@ -67,9 +67,9 @@ type Row struct {
 // Table is what each code means for reconcile, status and plan: the README's table.
 var Table = []Row{
 	{OK, "every Database Ready", "Ready", "ok (with `--detailed-exitcode`: no changes)"},
-	{Error, "error: bad input, forbidden, conflict, missing CRD, unexpected", "error or not found", "error"},
+	{Error, "error: bad input, forbidden, conflict, missing CRD, unexpected; with `--plan`: the cluster changed since the plan (nothing written)", "error or not found", "error, a refused spec"},
 	{Failed, "a Database is Failed: needs a person", "Failed", "with `--detailed-exitcode`: changes"},
-	{Retryable, "retryable stop: not Ready when `--timeout` ended, dependency unavailable, circuit open, backoff window", "not Ready yet", "—"},
+	{Retryable, "retryable stop: not Ready when `--timeout` ended, dependency unavailable, circuit open, backoff window; with `--plan`: a write the plan does not contain", "not Ready yet", "—"},
 }
 
 // Markdown renders Table as the README's Markdown table.
