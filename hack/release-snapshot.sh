@@ -32,6 +32,8 @@ echo "[release] checking $archive" >&2
 listing="$(tar tzf "$archive")"
 missing=0
 for want in dbctl kubectl-dbctl README.md config/crd/dbctl.io_databases.yaml config/rbac/role.yaml \
+  config/rbac/breaker-state-role.yaml config/controller/kustomization.yaml config/controller/deployment.yaml \
+  config/jobs/reconcile-shards.yaml config/argocd/health.lua \
   examples/postgres.yaml examples/mysql.yaml examples/mariadb.yaml examples/ci/github-plan.yaml examples/ci/gitlab-ci.yml completions/dbctl.bash completions/_dbctl completions/dbctl.fish \
   man/dbctl.1 man/dbctl-reconcile.1; do
   grep -qx "$want" <<<"$listing" || { echo "[release] missing from the archive: $want" >&2; missing=1; }
