@@ -36,9 +36,9 @@ type Options struct {
 	// BreakerStore opens the breaker state store that --breaker-state names (a file
 	// or a ConfigMap; default $DBCTL_BREAKER_STATE, else the default file).
 	BreakerStore func(warn func(string)) (resilience.StateStore, error)
-	Now       func() time.Time
-	Input     cmdutil.InputOptions
-	Names     []string
+	Now          func() time.Time
+	Input        cmdutil.InputOptions
+	Names        []string
 
 	Output          string
 	Watch           bool
