@@ -45,6 +45,9 @@ type Options struct {
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
 	PlanFile         string
+	// ShardFlag is --shard INDEX/COUNT; Shard is its parsed value (zero: no sharding).
+	ShardFlag string
+	Shard     cmdutil.Shard
 }
 
 // NewCmdReconcile builds `dbctl reconcile`. runF replaces run in tests.
@@ -60,6 +63,12 @@ Database is Ready, Failed, or --timeout ends the run. Transient API errors and
 unavailable dependencies are retried in-process with exponential backoff.
 
 Progress goes to stderr, a summary of the result to stdout (-o json for machines).
+
+--shard INDEX/COUNT reconciles a stable share of the selected Databases: those whose
+FNV-1a hash of "namespace/name" modulo COUNT is INDEX (0-based). COUNT runs with
+INDEX 0 … COUNT-1 (e.g. the pods of an Indexed Job, --shard
+$(JOB_COMPLETION_INDEX)/3) reconcile every Database exactly once between them. A
+shard that gets no Database exits 0.
 
 Exit codes: 0 Ready; 1 error (bad input, forbidden, conflict, unexpected);
 2 Failed (needs a person); 3 retryable stop (not ready yet, dependency
@@ -79,7 +88,8 @@ makes on its own (pods becoming ready) are no difference.`,
   dbctl reconcile -f deploy/databases/ --timeout 10m -o json
   dbctl reconcile orders -n shop
   dbctl reconcile --plan plan.json -f deploy/databases/
-  dbctl reconcile -A --concurrency 16`,
+  dbctl reconcile -A --concurrency 16
+  dbctl reconcile -A --shard 0/3 --breaker-state cluster:dbctl-system/dbctl-breakers`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
 			if err := opts.Input.Validate(args); err != nil {
@@ -93,6 +103,19 @@ makes on its own (pods becoming ready) are no difference.`,
 			}
 			if opts.PlanFile != "" && opts.ForceConflicts {
 				return cmdutil.FlagErrorf("--force-conflicts comes from the plan with --plan: plan again with --force-conflicts")
+			}
+			if opts.PlanFile != "" && cmd.Flags().Changed("shard") {
+				return cmdutil.FlagErrorf("--plan applies the Databases of the plan: it cannot be used with --shard")
+			}
+			if _, err := f.BreakerState(); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("shard") {
+				shard, err := cmdutil.ParseShard(opts.ShardFlag)
+				if err != nil {
+					return cmdutil.FlagErrorf("--shard %w", err)
+				}
+				opts.Shard = shard
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -116,6 +139,7 @@ makes on its own (pods becoming ready) are no difference.`,
 	fl.DurationVar(&opts.BreakerCooldown, "breaker-cooldown", time.Minute, "how long an open circuit breaker waits before one probe")
 	fl.StringVar(&opts.PlanFile, "plan", "", "apply exactly the plan saved by plan --out FILE, or refuse it when anything changed since")
 	_ = cmd.MarkFlagFilename("plan", "json")
+	fl.StringVar(&opts.ShardFlag, "shard", "", "INDEX/COUNT: reconcile only the Databases whose hash of namespace/name modulo COUNT is INDEX (0-based)")
 	return cmd
 }
 
@@ -137,13 +161,13 @@ func run(ctx context.Context, opts *Options) error {
 			return err
 		}
 	}
-	statePath := *opts.Factory.BreakerStatePath
-	if statePath == "" {
-		if statePath, err = resilience.DefaultStatePath(); err != nil {
-			return err
-		}
+	if targets = selectShard(opts, targets); len(targets) == 0 {
+		return report(opts, nil)
 	}
-	store := resilience.NewStore(statePath, func(msg string) { fmt.Fprintln(opts.IO.ErrOut, "Warning: "+msg) })
+	store, err := openBreakerStore(opts)
+	if err != nil {
+		return err
+	}
 	ci, err := opts.Factory.CI()
 	if err != nil {
 		return err
@@ -242,6 +266,39 @@ func followPlan(path string, clients *cmdutil.Clients, targets []reconcile.Targe
 		return false, fmt.Errorf("%s also plans Database %s, which this run does not select: select the Databases it was planned for", path, strings.Join(extra, ", "))
 	}
 	return f.Saved.ForceConflicts, nil
+}
+
+// selectShard returns the targets of --shard (all of them without it), saying on
+// stderr how many of them the shard got.
+func selectShard(opts *Options, targets []reconcile.Target) []reconcile.Target {
+	if !opts.Shard.Enabled() {
+		return targets
+	}
+	mine := opts.Shard.Select(targets)
+	switch {
+	case len(mine) == 0:
+		fmt.Fprintf(opts.IO.ErrOut, "shard %s: none of the %d Database(s) selected falls in this shard: nothing to do\n",
+			opts.Shard, len(targets))
+	case !opts.Quiet:
+		fmt.Fprintf(opts.IO.ErrOut, "shard %s: %d of %d Database(s)\n", opts.Shard, len(mine), len(targets))
+	}
+	return mine
+}
+
+// openBreakerStore opens the breaker state that --breaker-state names. A ConfigMap
+// is read once before anything else: a missing permission or a bad namespace is an
+// error at once, not a dependency check retried until --timeout.
+func openBreakerStore(opts *Options) (resilience.StateStore, error) {
+	store, err := opts.Factory.BreakerStore(func(msg string) { fmt.Fprintln(opts.IO.ErrOut, "Warning: "+msg) })
+	if err != nil {
+		return nil, err
+	}
+	if _, cluster := store.(*resilience.ClusterStore); cluster {
+		if _, err := store.Load(); err != nil {
+			return nil, err
+		}
+	}
+	return store, nil
 }
 
 // progress prints events to stderr, one line each (a change: its block of lines,
@@ -348,7 +405,7 @@ func report(opts *Options, results []*reconcile.Result) error {
 			FormatVersion int           `json:"formatVersion"`
 			ExitCode      exitcode.Code `json:"exitCode"`
 			Results       []jsonResult  `json:"results"`
-		}{FormatVersion: 1, ExitCode: worst}
+		}{FormatVersion: 1, ExitCode: worst, Results: make([]jsonResult, 0, len(results))}
 		for _, r := range results {
 			jr := jsonResult{Namespace: r.Namespace, Name: r.Name, Outcome: string(r.Outcome), ExitCode: r.Outcome.ExitCode(),
 				Phase: string(r.Phase), StartPhase: string(r.StartPhase), Message: r.Message,
