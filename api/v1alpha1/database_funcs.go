@@ -16,6 +16,11 @@ const (
 	ConditionDeployed              = "Deployed"
 	ConditionVerified              = "Verified"
 	ConditionDependenciesAvailable = "DependenciesAvailable"
+	// ConditionReconciling (True while the Database is not yet Ready or Failed) and
+	// ConditionStalled (True while it is Failed) are kstatus's abnormal-true
+	// conditions, for Flux and other tools that compute readiness with kstatus.
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
 )
 
 // Condition reasons.

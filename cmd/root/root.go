@@ -13,6 +13,7 @@ import (
 
 	"github.com/dbctl-io/dbctl/cmd/breaker"
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/cmd/controller"
 	"github.com/dbctl-io/dbctl/cmd/install"
 	"github.com/dbctl-io/dbctl/cmd/plan"
 	reconcilecmd "github.com/dbctl-io/dbctl/cmd/reconcile"
@@ -65,6 +66,7 @@ or to a retryable stop, and prints what it changes.
 	_ = cmd.RegisterFlagCompletionFunc("namespace", cmdutil.CompleteNamespaces(f))
 	cmd.AddCommand(
 		version.NewCmdVersion(f, nil),
+		controller.NewCmdController(f, nil),
 		install.NewCmdInstall(f, nil),
 		plan.NewCmdPlan(f, nil),
 		reconcilecmd.NewCmdReconcile(f, nil),
