@@ -147,6 +147,13 @@ func run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	log.Info("starting", "namespace", watched(clients), "selector", opts.Selector, "leaderElect", opts.LeaderElect)
+	go func() {
+		select {
+		case <-mgr.Elected():
+			log.Info("leading: reconciling Databases")
+		case <-ctx.Done():
+		}
+	}()
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the controller: %w", err)
 	}
