@@ -92,7 +92,9 @@ func deps(n int) string {
 }
 
 // backup is a backup block with schedule (a YAML scalar) and 1Gi of storage.
-func backup(schedule string) string { return "backup: {schedule: " + schedule + ", storage: {size: 1Gi}}" }
+func backup(schedule string) string {
+	return "backup: {schedule: " + schedule + ", storage: {size: 1Gi}}"
+}
 
 func dep(fields string) string { return "dependencies: [{name: d, " + fields + "}]" }
 
