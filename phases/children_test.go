@@ -63,6 +63,40 @@ func TestChildrenPerEngine(t *testing.T) {
 	}
 }
 
+// deletionPolicy: Delete gives the Secrets their owner reference and the data
+// PVCs to the StatefulSets' garbage; Retain neither.
+func TestDeletionPolicy(t *testing.T) {
+	for policy, want := range map[v1alpha1.DeletionPolicy]struct {
+		secretOwners int
+		whenDeleted  string
+	}{v1alpha1.DeletionRetain: {0, "Retain"}, v1alpha1.DeletionDelete: {1, "Delete"}} {
+		db := testDB(v1alpha1.PhasePending, func(db *v1alpha1.Database) { db.Spec.DeletionPolicy = policy })
+		children, err := Desired(db, Inputs{Password: "pw", ReplicationPassword: "rpw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range children {
+			switch c.Kind {
+			case KindSecret:
+				if n := len(c.Desired.GetOwnerReferences()); n != want.secretOwners {
+					t.Errorf("%s: %s has %d owner references", policy, c.ID(), n)
+				}
+			case KindStatefulSet:
+				got, _, _ := unstructured.NestedString(c.Desired.Object, "spec", "persistentVolumeClaimRetentionPolicy", "whenDeleted")
+				if got != want.whenDeleted {
+					t.Errorf("%s: %s whenDeleted %q", policy, c.ID(), got)
+				}
+			}
+		}
+		owned := &metav1.ObjectMeta{OwnerReferences: []metav1.OwnerReference{{Kind: "Database", Name: db.Name, UID: db.UID, Controller: ptrTo(true)}}}
+		if got := KeptOwned(db, KindSecret, owned); got != (policy == v1alpha1.DeletionRetain) {
+			t.Errorf("%s: KeptOwned = %v", policy, got)
+		}
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
 func TestChildrenLabelsAndOwner(t *testing.T) {
 	db := testDB(v1alpha1.PhasePending)
 	children, err := Desired(db, Inputs{Password: "pw"})
@@ -82,6 +116,13 @@ func TestChildrenLabelsAndOwner(t *testing.T) {
 			}
 		}
 		refs := c.Desired.GetOwnerReferences()
+		if c.Kind == KindSecret {
+			// deletionPolicy Retain (the default): the keys outlive the Database.
+			if len(refs) != 0 {
+				t.Errorf("%s: owner references %+v with deletionPolicy Retain", c.ID(), refs)
+			}
+			continue
+		}
 		if len(refs) != 1 || refs[0].UID != db.UID || refs[0].Kind != "Database" || refs[0].Controller == nil || !*refs[0].Controller {
 			t.Errorf("%s: owner references %+v", c.ID(), refs)
 		}

@@ -43,6 +43,9 @@ func Observe(db *v1alpha1.Database, children []Child, live Live, fieldManager st
 			if err != nil {
 				return nil, err
 			}
+			if KeptOwned(db, c.Kind, obj) {
+				drift = append(drift, "metadata.ownerReferences (deletionPolicy Retain keeps it when the Database is deleted)")
+			}
 			if obj.GetDeletionTimestamp() != nil {
 				// Being deleted (a volume growth recreates the StatefulSets): it is
 				// written again once it is gone.

@@ -228,6 +228,23 @@ func (m *memCluster) delete(_ context.Context, live *unstructured.Unstructured) 
 	return nil
 }
 
+func (m *memCluster) disown(_ context.Context, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ref := refOf(live)
+	if err := m.check("disown", ref.String()); err != nil {
+		return nil, err
+	}
+	obj := m.objs[ref]
+	if obj == nil {
+		return nil, kerrors.NewNotFound(schema.GroupResource{Resource: "secrets"}, ref.Name)
+	}
+	obj.SetOwnerReferences(nil)
+	obj.SetResourceVersion(m.nextRV())
+	m.ops = append(m.ops, "disown "+ref.String())
+	return obj.DeepCopy(), nil
+}
+
 func (m *memCluster) listVolumes(context.Context, *v1alpha1.Database) ([]corev1.PersistentVolumeClaim, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -373,7 +373,7 @@ func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Datab
 				changes[i], errs[i] = e.planRecreate(ctx, w, snap, cs)
 				return
 			}
-			changes[i], notes[i], errs[i] = e.planChild(ctx, w, snap, cs)
+			changes[i], notes[i], errs[i] = e.planChild(ctx, w, db, snap, cs)
 		}()
 	}
 	wg.Wait()
@@ -437,7 +437,7 @@ func mergeClaims(live, wanted []any) []any {
 	return out
 }
 
-func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs phases.ChildState) (Change, []string, error) {
+func (e *Engine) planChild(ctx context.Context, w *Writer, db *v1alpha1.Database, snap *snapshot, cs phases.ChildState) (Change, []string, error) {
 	live := snap.liveOf(cs.Ref)
 	if cs.Prune {
 		return NewChange(cs.Phase, cs.Kind, live, nil), nil, nil
@@ -459,6 +459,10 @@ func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs ph
 	after, conflict, took, err := e.dryApply(ctx, w, cs.Desired, live)
 	if err != nil {
 		return Change{}, nil, err
+	}
+	if phases.KeptOwned(db, cs.Kind, after) {
+		after = after.DeepCopy() // reconcile removes it after the apply
+		after.SetOwnerReferences(nil)
 	}
 	c := NewChange(cs.Phase, cs.Kind, live, after)
 	p := &Plan{}

@@ -208,6 +208,14 @@ func (r *run) writeChild(ctx context.Context, s *snapshot, cs phases.ChildState)
 		return Change{}, nil, err
 	}
 	r.wrote(cs.Ref, after)
+	if phases.KeptOwned(r.db, cs.Kind, after) {
+		// The owner reference came from an earlier create, which the apply cannot
+		// take back: a patch removes it.
+		if after, err = r.c.disown(ctx, after); err != nil {
+			return Change{}, nil, err
+		}
+		r.wrote(cs.Ref, after)
+	}
 	if created {
 		return NewChange(cs.Phase, cs.Kind, nil, after, cs.Generated...), took, nil
 	}
