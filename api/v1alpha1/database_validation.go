@@ -177,6 +177,10 @@ func (s *DatabaseSpec) validate(path *field.Path) field.ErrorList {
 	errs = append(errs, validatePositiveDuration(s.Verify.Timeout, path.Child("verify", "timeout"))...)
 	errs = append(errs, s.Backup.validate(path.Child("backup"))...)
 	errs = append(errs, s.Bootstrap.validate(path.Child("bootstrap"))...)
+	if s.Engine == EngineMySQL && (s.Backup != nil || s.Bootstrap != nil && s.Bootstrap.FromBackup != nil) {
+		errs = append(errs, field.Invalid(path.Child("engine"), string(s.Engine),
+			"spec.backup and spec.bootstrap.fromBackup need engine postgres or mariadb: mysql runs the official image's entrypoint, without dbctl's scripts"))
+	}
 	switch s.DeletionPolicy {
 	case "", DeletionRetain, DeletionDelete:
 	default:

@@ -124,6 +124,9 @@ var CRDAgreementCases = []AgreementCase{
 
 	// backup: a cron schedule, keep 1..1000, a storage like the data's.
 	specCase("backup daily", true, backup(`"0 3 * * *"`)),
+	specCase("backup of mysql", false, "engine: mysql", backup(`"0 3 * * *"`)),
+	specCase("backup of mariadb", true, "engine: mariadb", backup(`"0 3 * * *"`)),
+	specCase("restore into mysql", false, "engine: mysql", "bootstrap: {fromBackup: {database: orders}}"),
 	specCase("backup @hourly", true, backup(`"@hourly"`)),
 	specCase("backup with a time zone", true, backup(`"CRON_TZ=Europe/Paris 0 3 * * *"`)),
 	specCase("backup of four fields", false, backup(`"0 3 * *"`)),
