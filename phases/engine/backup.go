@@ -24,8 +24,6 @@ const (
 	// unless EnvTerminationLog says otherwise: the kubelet's default
 	// terminationMessagePath.
 	DefaultTerminationLog = "/dev/termination-log"
-	// RestoreLatest is RestoreInput.From for the newest complete backup.
-	RestoreLatest = "latest"
 	// MaxBackupKeep bounds BackupInput.Keep.
 	MaxBackupKeep = 1000
 )
@@ -71,7 +69,8 @@ type BackupInput struct {
 }
 
 // RestoreInput makes the primary's bootstrap.sh restore a backup of another
-// Database before its first start (SPEC §11, spec.bootstrap.fromBackup): only
+// Database before its first start (SPEC §11, spec.bootstrap.fromBackup; its
+// database names the PVC, its file is File): only
 // into a new data directory, never over existing data, verified against its
 // checksum first, loaded before the server is open to clients, with this
 // Database's own users and passwords (a dump holds no users). The primary's pod
@@ -80,13 +79,13 @@ type BackupInput struct {
 // the primary). That PVC is usually ReadWriteOnce: the primary's pod must then
 // run on the node where it is attached, if it is (a ReadWriteMany or
 // ReadOnlyMany volume avoids that). No environment is added: From is rendered
-// into the script, so changing it later restarts nothing (and changes nothing:
-// a restored data directory is never restored again).
+// File is rendered into the script, so changing it later restarts nothing (and
+// changes nothing: a restored data directory is never restored again).
 type RestoreInput struct {
-	// From is RestoreLatest (the newest complete backup in RestoreDir) or the
-	// file name of one backup there (BackupResult.File), which must have its
-	// .sha256 file beside it.
-	From string
+	// File is the file name of one backup in RestoreDir (BackupResult.File,
+	// spec.bootstrap.fromBackup.file), which must have its .sha256 file beside
+	// it; empty: the newest complete backup there.
+	File string
 }
 
 // BackupResult is the termination message of a successful backup.sh: one JSON
@@ -171,8 +170,8 @@ func backupScript(engine Name, b BackupInput) (string, error) {
 // the engine's load in place of bootstrap's last line (main "$@"), which the
 // restore's own last line runs after restoring.
 func restoreBootstrap(engine Name, r RestoreInput, bootstrap string) (string, error) {
-	if r.From != RestoreLatest && !restoreFileName.MatchString(r.From) {
-		return "", fmt.Errorf("restore: from must be %q or a backup's file name (letters, digits, '.', '_', '-'), got %q", RestoreLatest, r.From)
+	if r.File != "" && !restoreFileName.MatchString(r.File) {
+		return "", fmt.Errorf("restore: the file must be a backup's file name (a letter or digit, then letters, digits, '.', '_', '-'), got %q", r.File)
 	}
 	const last = "\nmain \"$@\"\n"
 	if !strings.HasSuffix(bootstrap, last) {
@@ -186,7 +185,7 @@ func restoreBootstrap(engine Name, r RestoreInput, bootstrap string) (string, er
 	if err != nil {
 		return "", err
 	}
-	restore, err := fill("restore.sh", fragment(common), "@FROM@", "'"+r.From+"'", "# @ENGINE@\n", fragment(load))
+	restore, err := fill("restore.sh", fragment(common), "@FILE@", "'"+r.File+"'", "# @ENGINE@\n", fragment(load))
 	if err != nil {
 		return "", err
 	}

@@ -12,13 +12,14 @@ import (
 	"github.com/dbctl-io/dbctl/test/golden"
 )
 
-func withBackup(in Input, keep int, from string) Input {
+// latest restores the newest complete backup.
+var latest = &RestoreInput{}
+
+func withBackup(in Input, keep int, restore *RestoreInput) Input {
 	if keep > 0 {
 		in.Backup = &BackupInput{Keep: keep}
 	}
-	if from != "" {
-		in.Restore = &RestoreInput{From: from}
-	}
+	in.Restore = restore
 	return in
 }
 
@@ -26,7 +27,7 @@ func withBackup(in Input, keep int, from string) Input {
 func TestBackupGolden(t *testing.T) {
 	for _, e := range []Name{Postgres, MariaDB} {
 		t.Run(string(e), func(t *testing.T) {
-			files := mustFiles(t, withBackup(input(e, nil), 3, RestoreLatest))
+			files := mustFiles(t, withBackup(input(e, nil), 3, latest))
 			golden.Assert(t, filepath.Join(string(e), FileBackup), files[FileBackup])
 			golden.Assert(t, filepath.Join(string(e), "bootstrap-restore.sh"), files[FileBootstrap])
 		})
@@ -45,14 +46,14 @@ func TestBackupIsOptIn(t *testing.T) {
 		hash, _ := ConfigHash(base)
 		for _, tc := range []struct {
 			keep    int
-			from    string
+			restore *RestoreInput
 			changed []string
 		}{
-			{3, "", []string{FileBackup}},
-			{0, RestoreLatest, []string{FileBootstrap}},
-			{1, "20261130T120000.123Z.pgdump", []string{FileBackup, FileBootstrap}},
+			{3, nil, []string{FileBackup}},
+			{0, latest, []string{FileBootstrap}},
+			{1, &RestoreInput{File: "20261130T120000.123Z.pgdump"}, []string{FileBackup, FileBootstrap}},
 		} {
-			in := withBackup(base, tc.keep, tc.from)
+			in := withBackup(base, tc.keep, tc.restore)
 			files := mustFiles(t, in)
 			var changed []string
 			for name, content := range files {
@@ -61,18 +62,18 @@ func TestBackupIsOptIn(t *testing.T) {
 				}
 			}
 			if slices.Sort(changed); !slices.Equal(changed, tc.changed) {
-				t.Errorf("%s keep %d from %q: changed files %v, want %v", e, tc.keep, tc.from, changed, tc.changed)
+				t.Errorf("%s keep %d restore %v: changed files %v, want %v", e, tc.keep, tc.restore, changed, tc.changed)
 			}
 			if h, _ := ConfigHash(in); h != hash {
-				t.Errorf("%s keep %d from %q: the config hash changes", e, tc.keep, tc.from)
+				t.Errorf("%s keep %d restore %v: the config hash changes", e, tc.keep, tc.restore)
 			}
-			if tc.from == "" {
+			if tc.restore == nil {
 				continue
 			}
 			b := files[FileBootstrap]
 			prefix := strings.TrimSuffix(plain[FileBootstrap], "main \"$@\"\n")
 			if !strings.HasPrefix(b, prefix) || !strings.HasSuffix(b, "\nrestore_main \"$@\"\n") ||
-				!strings.Contains(b, "readonly RESTORE_FROM='"+tc.from+"'\n") {
+				!strings.Contains(b, "readonly RESTORE_FILE='"+tc.restore.File+"'\n") {
 				t.Errorf("%s: the bootstrap with a restore is not the bootstrap, then the restore, then restore_main", e)
 			}
 		}
@@ -85,13 +86,14 @@ func TestBackupErrors(t *testing.T) {
 		want string
 	}{
 		"keep 0":        {Input{Engine: Postgres, StorageSize: input(Postgres, nil).StorageSize, Backup: &BackupInput{}}, "backup: keep must be 1 to 1000, got 0"},
-		"keep too many": {withBackup(input(MariaDB, nil), MaxBackupKeep+1, ""), "backup: keep must be 1 to 1000, got 1001"},
-		"from empty":    {withBackup(input(Postgres, nil), 0, " "), `restore: from must be "latest" or a backup's file name`},
-		"from a path":   {withBackup(input(Postgres, nil), 0, "../orders/x.pgdump"), `got "../orders/x.pgdump"`},
-		"from hidden":   {withBackup(input(MariaDB, nil), 0, ".x.sql.gz.partial"), `got ".x.sql.gz.partial"`},
-		"from quote":    {withBackup(input(MariaDB, nil), 0, "x'; rm -rf /"), "restore: from must be"},
-		"mysql backup":  {withBackup(input(MySQL, nil), 1, ""), "mysql: backups and restores need dbctl's bootstrap"},
-		"mysql restore": {withBackup(input(MySQL, nil), 0, RestoreLatest), "mysql: backups and restores need dbctl's bootstrap"},
+		"keep too many": {withBackup(input(MariaDB, nil), MaxBackupKeep+1, nil), "backup: keep must be 1 to 1000, got 1001"},
+		"file blank":    {withBackup(input(Postgres, nil), 0, &RestoreInput{File: " "}), `restore: the file must be a backup's file name`},
+		"file a path":   {withBackup(input(Postgres, nil), 0, &RestoreInput{File: "../orders/x.pgdump"}), `got "../orders/x.pgdump"`},
+		"file hidden":   {withBackup(input(MariaDB, nil), 0, &RestoreInput{File: ".x.sql.gz.partial"}), `got ".x.sql.gz.partial"`},
+		"file quote":    {withBackup(input(MariaDB, nil), 0, &RestoreInput{File: "x'; rm -rf /"}), "restore: the file must be"},
+		"file too long": {withBackup(input(MariaDB, nil), 0, &RestoreInput{File: strings.Repeat("x", 254)}), "restore: the file must be"},
+		"mysql backup":  {withBackup(input(MySQL, nil), 1, nil), "mysql: backups and restores need dbctl's bootstrap"},
+		"mysql restore": {withBackup(input(MySQL, nil), 0, latest), "mysql: backups and restores need dbctl's bootstrap"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Files(tc.in)
@@ -100,8 +102,10 @@ func TestBackupErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := Files(withBackup(input(Postgres, nil), 0, RestoreLatest)); err != nil {
-		t.Fatal(err)
+	for _, file := range []string{"", "latest", strings.Repeat("x", 253), "orders-copy_1.pgdump"} {
+		if _, err := Files(withBackup(input(Postgres, nil), 0, &RestoreInput{File: file})); err != nil {
+			t.Errorf("file %q: %v", file, err)
+		}
 	}
 }
 
@@ -109,7 +113,7 @@ func TestBackupErrors(t *testing.T) {
 // documents.
 func TestBackupContract(t *testing.T) {
 	for _, e := range []Name{Postgres, MariaDB} {
-		files := mustFiles(t, withBackup(input(e, nil), 7, "x.dump"))
+		files := mustFiles(t, withBackup(input(e, nil), 7, &RestoreInput{File: "x.dump"}))
 		for file, wants := range map[string][]string{
 			FileBackup: {"readonly DIR=" + BackupDir + "\n", "readonly KEEP=7\n", EnvTerminationLog + ":-" + DefaultTerminationLog,
 				EnvPrimaryHost, EnvPort, EnvDatabase, EnvUser, EnvPassword, EnvWaitTimeout},
@@ -137,7 +141,7 @@ func TestRenderedScripts(t *testing.T) {
 	dir := t.TempDir()
 	var paths []string
 	for _, e := range []Name{Postgres, MariaDB} {
-		files := mustFiles(t, withBackup(input(e, nil), 3, RestoreLatest))
+		files := mustFiles(t, withBackup(input(e, nil), 3, latest))
 		for _, name := range []string{FileBackup, FileBootstrap} {
 			p := filepath.Join(dir, string(e)+"-"+name)
 			if err := os.WriteFile(p, []byte(files[name]), 0o644); err != nil {

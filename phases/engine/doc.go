@@ -230,8 +230,8 @@
 //   - a data directory that exists is never restored over: with RestoreMarker
 //     in it (a restore made it) the primary starts on its data; without it the
 //     bootstrap exits 1 saying so (the data is untouched);
-//   - otherwise the backup (RestoreInput.From: the newest complete one in
-//     RestoreDir, or a named file with its .sha256) is verified against its
+//   - otherwise the backup (RestoreInput.File with its .sha256, or when it is
+//     empty the newest complete one in RestoreDir) is verified against its
 //     checksum before anything is created;
 //   - the new data directory is built in <data>.init exactly like a new
 //     primary's (initdb / mariadb-install-db), the application's database and

@@ -41,7 +41,7 @@ func testBackupRestore(t *testing.T, drv backupDriver) {
 	// The source back at the dump's start: without the rows written during it.
 	appExec(t, src, src.primary(), txSQL(fmt.Sprintf("DELETE FROM a WHERE id > %d", baseRows), fmt.Sprintf("DELETE FROM z WHERE id > %d", baseRows)))
 	want := digests(t, src, drv, src.primary())
-	dst := newClusterWith(t, drv, clusterOptions{replicas: 1, restore: &engine.RestoreInput{From: res.File}})
+	dst := newClusterWith(t, drv, clusterOptions{replicas: 1, restore: &engine.RestoreInput{File: res.File}})
 	dst.addSecret(src.app.password)
 	dst.primary().mounts = []mount{restoreMount(src)}
 	dst.writeReplicationSecret(dst.replDir, dst.repl)
@@ -136,7 +136,7 @@ func testBackupCrashes(t *testing.T, drv backupDriver) {
 
 	step(t, "a copy that does not match its checksum is refused before anything is created")
 	corrupt := corruptCopy(t, src, b1, drv.ext())
-	dst := newClusterWith(t, drv, clusterOptions{user: "billing", restore: &engine.RestoreInput{From: corrupt}})
+	dst := newClusterWith(t, drv, clusterOptions{user: "billing", restore: &engine.RestoreInput{File: corrupt}})
 	dst.addSecret(src.app.password)
 	p := dst.primary()
 	p.mounts = []mount{restoreMount(src)}
@@ -150,7 +150,7 @@ func testBackupCrashes(t *testing.T, drv backupDriver) {
 	}
 
 	step(t, "restore latest (%s, not the killed backups), paused while it loads: nothing accepts connections; killed by SIGKILL", b2)
-	dst.restore = &engine.RestoreInput{From: engine.RestoreLatest}
+	dst.restore = &engine.RestoreInput{} // the latest
 	dst.render(nil)
 	killRestoreHalfWay(t, dst, drv, b2)
 
@@ -262,7 +262,7 @@ func checkRefusedOverData(t *testing.T, c *cluster) {
 	t.Helper()
 	step(t, "a restore over existing data is refused: the bootstrap stops, the data is untouched")
 	p := c.primary()
-	c.restore = &engine.RestoreInput{From: engine.RestoreLatest}
+	c.restore = &engine.RestoreInput{}
 	c.render(nil)
 	stopGracefully(t, p)
 	p.startServer()

@@ -5,8 +5,8 @@
 # Before the steps above, the primary restores a backup of another Database,
 # whose backups volume is mounted read-only at RESTORE_DIR, into a new data
 # directory, before the server is ever opened to clients:
-#   1. picks the backup (RESTORE_FROM: latest, the newest complete one, or a file
-#      name) and verifies it against its .sha256 file before anything else;
+#   1. picks the backup (RESTORE_FILE, or when it is empty the newest complete
+#      one) and verifies it against its .sha256 file before anything else;
 #   2. builds the data directory in <data>.init like a new primary's (removing
 #      what an interrupted bootstrap or restore left there), creates the
 #      application's database and user with this Database's own password, and
@@ -22,7 +22,7 @@
 # it. With the marker (every later start) the primary starts on its data.
 # Replicas do not restore: they clone the primary as always.
 readonly RESTORE_DIR=/var/backups/dbctl-restore
-readonly RESTORE_FROM=@FROM@
+readonly RESTORE_FILE=@FILE@
 readonly RESTORE_MARKER=dbctl-restore.done
 
 # @ENGINE@
@@ -35,10 +35,10 @@ readonly RESTORE_NAME_RE
 restore_pick() {
 	local f latest=''
 	[[ -d $RESTORE_DIR ]] || die "$RESTORE_DIR is not a directory: the source Database's backups volume must be mounted there"
-	if [[ $RESTORE_FROM != latest ]]; then
-		[[ -f $RESTORE_DIR/$RESTORE_FROM ]] || die "backup $RESTORE_FROM is not in $RESTORE_DIR"
-		[[ -f $RESTORE_DIR/$RESTORE_FROM.sha256 ]] || die "backup $RESTORE_FROM has no checksum file $RESTORE_FROM.sha256: it is not a complete backup"
-		printf '%s\n' "$RESTORE_FROM"
+	if [[ -n $RESTORE_FILE ]]; then
+		[[ -f $RESTORE_DIR/$RESTORE_FILE ]] || die "backup $RESTORE_FILE is not in $RESTORE_DIR"
+		[[ -f $RESTORE_DIR/$RESTORE_FILE.sha256 ]] || die "backup $RESTORE_FILE has no checksum file $RESTORE_FILE.sha256: it is not a complete backup"
+		printf '%s\n' "$RESTORE_FILE"
 		return
 	fi
 	while IFS= read -r f; do
