@@ -135,6 +135,27 @@ func TestBackupContract(t *testing.T) {
 	}
 }
 
+// TestRestoreInitdb: the restore initialises its data directory with
+// exactly the primary's initdb.
+func TestRestoreInitdb(t *testing.T) {
+	initdb := func(file, dir string) string {
+		b, err := scripts.ReadFile("scripts/postgres/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		i := strings.Index(s, "initdb -D ")
+		end := strings.Index(s[i:], ">/dev/null")
+		if i < 0 || end < 0 {
+			t.Fatalf("%s: no initdb", file)
+		}
+		return strings.Join(strings.Fields(strings.ReplaceAll(strings.ReplaceAll(s[i:i+end], "\\\n", " "), dir, "DIR")), " ")
+	}
+	if b, r := initdb(FileBootstrap, `"$dir"`), initdb("restore-load.sh", `"$1"`); b != r {
+		t.Fatalf("the restore's initdb differs from the bootstrap's:\n%s\n%s", r, b)
+	}
+}
+
 // TestRenderedScripts: the rendered backup.sh and bootstrap.sh with a restore
 // parse, and pass shellcheck when it is installed.
 func TestRenderedScripts(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -256,15 +257,39 @@ func checkRetention(t *testing.T, c *cluster, drv backupDriver, b2, corrupt stri
 	t.Logf("kept %s and %s", b4, b5)
 }
 
+// checkFailedBackup: a backup while the primary is down exits 1 with the reason
+// as its last line, writes no termination message and leaves nothing behind.
+func checkFailedBackup(t *testing.T, c *cluster) {
+	t.Helper()
+	complete, others := backupDir(t, c.backupDir, c.drv.(backupDriver).ext())
+	j := c.newBackupJob()
+	j.start()
+	if err := j.wait(time.Minute); err == nil {
+		t.Fatalf("a backup with the primary down exited 0:\n%s", j.out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(j.out.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, "dbctl-backup: error: the dump failed") {
+		t.Fatalf("the failed backup's last line is %q, want the error", last)
+	}
+	if b, _ := os.ReadFile(j.termLog); len(b) != 0 {
+		t.Fatalf("the failed backup wrote a termination message: %q", b)
+	}
+	if c2, o2 := backupDir(t, c.backupDir, c.drv.(backupDriver).ext()); !slices.Equal(c2, complete) || !sameSet(o2, others) {
+		t.Fatalf("the failed backup changed the backups directory: %v %v, was %v %v", c2, o2, complete, others)
+	}
+	t.Logf("a backup with the primary down: %s", lines[len(lines)-1])
+}
+
 // checkRefusedOverData: the source's own primary, whose data no restore made,
 // started with a restore rendered refuses to start, and its data is untouched.
 func checkRefusedOverData(t *testing.T, c *cluster) {
 	t.Helper()
-	step(t, "a restore over existing data is refused: the bootstrap stops, the data is untouched")
+	step(t, "with the primary down a backup fails and leaves nothing; a restore over existing data is refused, the data untouched")
 	p := c.primary()
 	c.restore = &engine.RestoreInput{}
 	c.render(nil)
 	stopGracefully(t, p)
+	checkFailedBackup(t, c)
 	p.startServer()
 	if err := p.waitExit(readyTimeout); err == nil {
 		t.Fatal("a restore over existing data exited 0")
