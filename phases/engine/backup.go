@@ -63,24 +63,24 @@ const EnvTerminationLog = "DBCTL_TERMINATION_LOG"
 // server.
 type BackupInput struct {
 	// Keep is how many complete backups stay in BackupDir after a backup
-	// (spec.backup.keep), 1 to MaxBackupKeep. The newest are kept, the one just
+	// (spec.backup.keep, default 7), 1 to MaxBackupKeep. The newest are kept, the one just
 	// made always among them.
 	Keep int
 }
 
 // RestoreInput makes the primary's bootstrap.sh restore a backup of another
-// Database before its first start (SPEC §11, spec.bootstrap.fromBackup; its
-// database names the PVC, its file is File): only
-// into a new data directory, never over existing data, verified against its
-// checksum first, loaded before the server is open to clients, with this
-// Database's own users and passwords (a dump holds no users). The primary's pod
-// (StatefulSet <name>) must mount the source Database's backups PVC
-// (<source>-backups) at RestoreDir, read-only (replicas need not: they clone
-// the primary). That PVC is usually ReadWriteOnce: the primary's pod must then
-// run on the node where it is attached, if it is (a ReadWriteMany or
-// ReadOnlyMany volume avoids that). No environment is added: From is rendered
-// File is rendered into the script, so changing it later restarts nothing (and
-// changes nothing: a restored data directory is never restored again).
+// Database before its first start (SPEC §11, spec.bootstrap.fromBackup: its
+// database names the PVC, its file is File): only into a new data directory,
+// never over existing data, verified against its checksum first, loaded before
+// the server is open to clients, with this Database's own users and passwords
+// (a dump holds no users). The primary's pod (StatefulSet <name>) must mount the
+// source Database's backups PVC (<source>-backups) at RestoreDir, read-only
+// (replicas need not: they clone the primary). That PVC is usually
+// ReadWriteOnce: the primary's pod must then run on the node where it is
+// attached, if it is (a ReadWriteMany or ReadOnlyMany volume avoids that). No
+// environment is added: File is rendered into the script, so changing it later
+// restarts nothing (and changes nothing: a restored data directory is never
+// restored again).
 type RestoreInput struct {
 	// File is the file name of one backup in RestoreDir (BackupResult.File,
 	// spec.bootstrap.fromBackup.file), which must have its .sha256 file beside
