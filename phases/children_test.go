@@ -46,6 +46,17 @@ func TestChildrenPerEngine(t *testing.T) {
 				Parameters: map[string]v1alpha1.ParameterValue{"max_connections": "200", "port": "6000", "search_path": "app, 'public'"},
 			},
 		},
+		"mariadb-backup-restore.golden.yaml": {
+			ObjectMeta: metav1.ObjectMeta{Name: "reports", Namespace: "shop", UID: "22222222-2222-3333-4444-555555555555"},
+			Spec: v1alpha1.DatabaseSpec{
+				Engine: v1alpha1.EngineMariaDB, Version: "10.11", Replicas: ptr(int32(2)),
+				Storage: v1alpha1.StorageSpec{Size: resource.MustParse("10Gi")},
+				Backup: &v1alpha1.BackupSpec{Schedule: "CRON_TZ=UTC 30 2 * * *", Keep: 3,
+					Storage: v1alpha1.StorageSpec{Size: resource.MustParse("20Gi"), StorageClassName: &storageClass}},
+				Bootstrap:      &v1alpha1.BootstrapSpec{FromBackup: &v1alpha1.FromBackupSpec{Database: "orders"}},
+				DeletionPolicy: v1alpha1.DeletionDelete,
+			},
+		},
 		"mysql.golden.yaml": {
 			ObjectMeta: metav1.ObjectMeta{Name: "ledger", Namespace: "finance", UID: "66666666-7777-8888-9999-000000000000"},
 			Spec: v1alpha1.DatabaseSpec{
@@ -97,8 +108,12 @@ func TestDeletionPolicy(t *testing.T) {
 
 func ptrTo[T any](v T) *T { return &v }
 
+func withBackup(db *v1alpha1.Database) {
+	db.Spec.Backup = &v1alpha1.BackupSpec{Schedule: "0 3 * * *", Keep: 7, Storage: v1alpha1.StorageSpec{Size: resource.MustParse("5Gi")}}
+}
+
 func TestChildrenLabelsAndOwner(t *testing.T) {
-	db := testDB(v1alpha1.PhasePending)
+	db := testDB(v1alpha1.PhasePending, withBackup)
 	children, err := Desired(db, Inputs{Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
@@ -116,8 +131,9 @@ func TestChildrenLabelsAndOwner(t *testing.T) {
 			}
 		}
 		refs := c.Desired.GetOwnerReferences()
-		if c.Kind == KindSecret {
-			// deletionPolicy Retain (the default): the keys outlive the Database.
+		if c.Kind == KindSecret || c.Kind == KindPersistentVolumeClaim {
+			// deletionPolicy Retain (the default): the keys outlive the Database; the
+			// backups always do.
 			if len(refs) != 0 {
 				t.Errorf("%s: owner references %+v with deletionPolicy Retain", c.ID(), refs)
 			}
@@ -128,16 +144,20 @@ func TestChildrenLabelsAndOwner(t *testing.T) {
 		}
 	}
 	want := "Secret/orders-credentials Secret/orders-replication Service/orders-headless Service/orders Service/orders-ro " +
-		"ConfigMap/orders-config StatefulSet/orders StatefulSet/orders-replica PodDisruptionBudget/orders"
+		"PersistentVolumeClaim/orders-backups ConfigMap/orders-config StatefulSet/orders StatefulSet/orders-replica " +
+		"PodDisruptionBudget/orders CronJob/orders-backup"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Errorf("children = %s\nwant %s", got, want)
 	}
-	// One replica: the read-only Service and the PodDisruptionBudget are pruned,
-	// the replica StatefulSet scaled to 0 if it exists, the replication Secret kept.
+	// One replica, no backups: the read-only Service and the PodDisruptionBudget
+	// are pruned, the replica StatefulSet scaled to 0 if it exists, the
+	// replication Secret kept; the CronJob pruned, the backups kept.
 	db.Spec.Replicas = ptr(int32(1))
+	db.Spec.Backup = nil
 	children, _ = Desired(db, Inputs{Password: "pw"})
 	wantAt1 := map[string]Want{"Service/orders-ro": Absent, "PodDisruptionBudget/orders": Absent,
-		"StatefulSet/orders-replica": IfPresent, "Secret/orders-replication": Keep}
+		"StatefulSet/orders-replica": IfPresent, "Secret/orders-replication": Keep,
+		"CronJob/orders-backup": Absent, "PersistentVolumeClaim/orders-backups": Keep}
 	for _, c := range children {
 		w, special := wantAt1[c.String()]
 		if !special {

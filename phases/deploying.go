@@ -100,8 +100,10 @@ func statefulSet(db *v1alpha1.Database, e *engineSpec, name, role string, replic
 func podTemplate(db *v1alpha1.Database, e *engineSpec, role, hash string) *corev1ac.PodTemplateSpecApplyConfiguration {
 	labels := Labels(db)
 	labels[LabelRole] = role
+	c := container(db, e, role)
+	restore := restoreMount(db, role, c)
 	spec := corev1ac.PodSpec().
-		WithContainers(container(db, e, role)).
+		WithContainers(c).
 		WithVolumes(corev1ac.Volume().WithName(configVolume).
 			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(db.ConfigMapName())))
 	if e.bootstrap() {
@@ -111,6 +113,9 @@ func podTemplate(db *v1alpha1.Database, e *engineSpec, role, hash string) *corev
 			WithVolumes(corev1ac.Volume().WithName(replicationVolume).
 				WithSecret(corev1ac.SecretVolumeSource().WithSecretName(db.ReplicationSecretName()).
 					WithOptional(true).WithDefaultMode(0o440)))
+	}
+	if restore != nil {
+		spec.WithVolumes(restore)
 	}
 	if role == RoleReplica {
 		spec.WithAffinity(corev1ac.Affinity().WithPodAntiAffinity(corev1ac.PodAntiAffinity().

@@ -57,6 +57,9 @@ type cluster interface {
 	// did not create the PVC); with dryRun the API server only checks it (its
 	// admission refuses a PVC that cannot grow).
 	growVolume(ctx context.Context, namespace, name string, size resource.Quantity, dryRun bool) error
+	// latestBackup is the newest complete backup among db's backup Jobs (nil when
+	// none).
+	latestBackup(ctx context.Context, db *v1alpha1.Database) (*v1alpha1.BackupRecord, error)
 	// disown removes live's owner references (a merge patch with live's
 	// resourceVersion as a precondition): a Secret kept when the Database is
 	// deleted must not be collected with it.

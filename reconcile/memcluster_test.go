@@ -53,6 +53,8 @@ type memCluster struct {
 	volumes     []corev1.PersistentVolumeClaim
 	noResize    bool
 	noExpansion bool
+	// backup is what latestBackup returns.
+	backup *v1alpha1.BackupRecord
 }
 
 func newMemCluster(db *v1alpha1.Database) *memCluster {
@@ -226,6 +228,12 @@ func (m *memCluster) delete(_ context.Context, live *unstructured.Unstructured) 
 	delete(m.objs, ref)
 	m.ops = append(m.ops, "delete "+ref.String())
 	return nil
+}
+
+func (m *memCluster) latestBackup(context.Context, *v1alpha1.Database) (*v1alpha1.BackupRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.backup.DeepCopy(), m.check("backups", "Job/*")
 }
 
 func (m *memCluster) disown(_ context.Context, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {

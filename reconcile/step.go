@@ -96,6 +96,9 @@ func (r *run) decide(ctx context.Context) (phases.Decision, *snapshot, error) {
 // step to Failed. Only a step whose writes all succeeded, and wrote something,
 // counts towards maxWrites: a transient failure is retried, not non-convergence.
 func (r *run) write(ctx context.Context, d phases.Decision, snap *snapshot) (phases.Decision, error) {
+	if err := r.backupFirst(ctx, d, snap); err != nil {
+		return d, err
+	}
 	wrote := false
 	for _, p := range d.Apply {
 		wctx := ctx

@@ -42,6 +42,9 @@ const (
 	ReasonSpecChanged               = "SpecChanged"
 	ReasonAvailable                 = "Available"
 	ReasonNoDependencies            = "NoDependencies"
+	ReasonBackupSucceeded           = "BackupSucceeded"
+	ReasonBackupFailed              = "BackupFailed"
+	ReasonNoBackupYet               = "NoBackupYet"
 )
 
 // Defaults applied when a field is absent; the same as the CRD's +kubebuilder:default markers.
