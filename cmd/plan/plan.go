@@ -108,6 +108,12 @@ succeeded; the "!" lines say reconcile would stop).`,
 	}
 	cmd.ValidArgsFunction = cmdutil.CompleteDatabaseNames(f)
 	opts.Input.AddFlags(cmd)
+	addFlags(cmd, opts)
+	return cmd
+}
+
+// addFlags adds the command's flags to cmd, bound to opts.
+func addFlags(cmd *cobra.Command, opts *Options) {
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Output, "output", "o", "text", "plan format: text or json")
 	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
@@ -120,7 +126,6 @@ succeeded; the "!" lines say reconcile would stop).`,
 	fl.BoolVar(&opts.BackupFirst, "backup-first", false, "plan as reconcile --backup-first: say which changes a backup is taken before")
 	fl.StringVar(&opts.Out, "out", "", "also save the plan to FILE, for reconcile --plan FILE")
 	_ = cmd.MarkFlagFilename("out", "json")
-	return cmd
 }
 
 func run(ctx context.Context, opts *Options) error {

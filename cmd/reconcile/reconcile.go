@@ -126,6 +126,12 @@ makes on its own (pods becoming ready) are no difference.`,
 	}
 	cmd.ValidArgsFunction = cmdutil.CompleteDatabaseNames(f)
 	opts.Input.AddFlags(cmd)
+	addFlags(cmd, opts)
+	return cmd
+}
+
+// addFlags adds the command's flags to cmd, bound to opts.
+func addFlags(cmd *cobra.Command, opts *Options) {
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long the run may take before it stops with exit 3")
 	fl.IntVar(&opts.Concurrency, "concurrency", 4, "how many Databases are reconciled at once")
@@ -142,7 +148,6 @@ makes on its own (pods becoming ready) are no difference.`,
 	fl.StringVar(&opts.PlanFile, "plan", "", "apply exactly the plan saved by plan --out FILE, or refuse it when anything changed since")
 	_ = cmd.MarkFlagFilename("plan", "json")
 	fl.StringVar(&opts.ShardFlag, "shard", "", "INDEX/COUNT: reconcile only the Databases whose hash of namespace/name modulo COUNT is INDEX (0-based)")
-	return cmd
 }
 
 func run(ctx context.Context, opts *Options) error {
