@@ -52,8 +52,13 @@ docs: ## regenerate the command reference in docs/cli from the cobra commands
 	$(GO) run ./hack/gen-docs -md docs/cli -readme README.md
 
 .PHONY: release-snapshot
-release-snapshot: ## goreleaser check + a snapshot release of this platform, archive contents checked
+release-snapshot: ## goreleaser check + a snapshot release of this platform and the image, archive and image checked
 	bash hack/release-snapshot.sh
+
+.PHONY: image
+image: ## after goreleaser: the container image (OCI layout dist/image, dist/*.image.tar) from dist's linux binaries, checked; no Docker
+	$(GO) run ./hack/image build -dist dist
+	$(GO) run ./hack/image verify -dist dist
 
 .PHONY: demo
 demo: build tools ## start the local kwok cluster, install the CRD and reconcile examples/ to Ready

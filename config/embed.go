@@ -1,5 +1,8 @@
-// Package config holds the generated manifests (the Database CRD under crd/, the RBAC
-// under rbac/) and embeds the CRD into the dbctl binary for `dbctl install`.
+// Package config holds the manifests: the generated Database CRD under crd/, the RBAC
+// under rbac/, dbctl in the cluster under controller/ (kubectl apply -k), an
+// Indexed Job of reconcile shards under jobs/, and the Argo CD health check under
+// argocd/ (argocd_test.go runs it). It embeds the CRD into the dbctl binary for
+// `dbctl install`.
 package config
 
 import _ "embed"

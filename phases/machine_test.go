@@ -255,14 +255,14 @@ func TestDecide(t *testing.T) {
 			refused: "PVC data-orders-0 cannot grow: only dynamically provisioned pvc can be resized",
 		},
 		"a growth is planned by the step that writes the StatefulSets": {
-			db: testDB(v1alpha1.PhaseUpdating, func(db *v1alpha1.Database) { db.Spec.Storage.Size = resource.MustParse("20Gi") }),
+			db:    testDB(v1alpha1.PhaseUpdating, func(db *v1alpha1.Database) { db.Spec.Storage.Size = resource.MustParse("20Gi") }),
 			world: world{drifted: []string{KindStatefulSet}, volumes: []Volume{{Name: "data-orders-0", Requested: resource.MustParse("10Gi")}}},
-			from: v1alpha1.PhaseUpdating, to: v1alpha1.PhaseVerifying, apply: []v1alpha1.Phase{P, C, D}, grow: "orders: data-orders-0 10Gi→20Gi",
+			from:  v1alpha1.PhaseUpdating, to: v1alpha1.PhaseVerifying, apply: []v1alpha1.Phase{P, C, D}, grow: "orders: data-orders-0 10Gi→20Gi",
 		},
 		"verifying waits for the volumes to grow": {
-			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute)),
+			db:    testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute)),
 			world: world{volumes: []Volume{{Name: "data-orders-0", Mounted: true, Requested: resource.MustParse("20Gi"), Capacity: resource.MustParse("10Gi")}}},
-			from: v1alpha1.PhaseVerifying, to: v1alpha1.PhaseVerifying, wait: WaitVolumes, ready: v1alpha1.ReasonWaitingForVolumes,
+			from:  v1alpha1.PhaseVerifying, to: v1alpha1.PhaseVerifying, wait: WaitVolumes, ready: v1alpha1.ReasonWaitingForVolumes,
 		},
 		"verifying counts a volume no pod mounts once it is expanded": {
 			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute)),
@@ -271,9 +271,9 @@ func TestDecide(t *testing.T) {
 			from: v1alpha1.PhaseVerifying, to: v1alpha1.PhaseReady, ready: v1alpha1.ReasonReconciled,
 		},
 		"verifying fails when the volumes never grow": {
-			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(11*time.Minute)),
+			db:    testDB(v1alpha1.PhaseVerifying, verifyingSince(11*time.Minute)),
 			world: world{volumes: []Volume{{Name: "data-orders-0", Mounted: true, Requested: resource.MustParse("20Gi"), Capacity: resource.MustParse("10Gi")}}},
-			from: v1alpha1.PhaseVerifying, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonVerificationTimeout,
+			from:  v1alpha1.PhaseVerifying, to: v1alpha1.PhaseFailed, ready: v1alpha1.ReasonVerificationTimeout,
 		},
 		"verifying with a changed version re-derives to deploying and is refused": {
 			db: testDB(v1alpha1.PhaseVerifying, verifyingSince(time.Minute)), world: world{drifted: []string{KindStatefulSet}, image: "postgres:15"},

@@ -37,11 +37,11 @@ func TestStorageChange(t *testing.T) {
 		mutate []func(*v1alpha1.Database)
 		want   []string // substrings; none: no message
 	}{
-		"no StatefulSet":              {live: nil, mutate: []func(*v1alpha1.Database){size("20Gi")}},
-		"same size":                   {live: sts(tenGi)},
-		"same size, another notation": {live: sts(tenGi), mutate: []func(*v1alpha1.Database){size("10240Mi")}},
-		"same class":                  {live: sts(fastTenGi), mutate: []func(*v1alpha1.Database){class("fast")}},
-		"no data template":            {live: sts("  - metadata: {name: logs}\n    spec: {resources: {requests: {storage: 1Gi}}}\n"), mutate: []func(*v1alpha1.Database){size("20Gi")}},
+		"no StatefulSet":                  {live: nil, mutate: []func(*v1alpha1.Database){size("20Gi")}},
+		"same size":                       {live: sts(tenGi)},
+		"same size, another notation":     {live: sts(tenGi), mutate: []func(*v1alpha1.Database){size("10240Mi")}},
+		"same class":                      {live: sts(fastTenGi), mutate: []func(*v1alpha1.Database){class("fast")}},
+		"no data template":                {live: sts("  - metadata: {name: logs}\n    spec: {resources: {requests: {storage: 1Gi}}}\n"), mutate: []func(*v1alpha1.Database){size("20Gi")}},
 		"grown (a growth, not a refusal)": {live: sts(tenGi), mutate: []func(*v1alpha1.Database){size("20Gi")}},
 		"shrunk": {live: sts(tenGi), mutate: []func(*v1alpha1.Database){size("5Gi")}, want: []string{
 			"spec.storage.size cannot shrink from 10Gi to 5Gi on the existing StatefulSet shop/orders: volumes only grow; set it back to 10Gi"}},

@@ -76,6 +76,11 @@ func (w *Writer) Apply(ctx context.Context, desired, live *unstructured.Unstruct
 		return obj, nil, nil
 	}
 	conflicts := parseConflicts(err)
+	if len(conflicts) == 0 && desired.GetResourceVersion() != "" {
+		// Not another field manager: the resourceVersion precondition failed (the
+		// object changed since it was read).
+		return nil, nil, w.wrap(desired, err)
+	}
 	if live == nil {
 		if live, err = w.get(ctx, desired); err != nil {
 			return nil, nil, err
@@ -177,11 +182,12 @@ func (w *Writer) Create(ctx context.Context, desired *unstructured.Unstructured)
 	return obj, nil
 }
 
-// Delete deletes live if its UID is still the one observed (a precondition, so a
-// re-created object of the same name is never deleted by mistake).
+// Delete deletes live if its UID and resourceVersion are still the ones observed
+// (preconditions: a re-created or changed object of that name is never deleted by
+// mistake; the conflict is retried after reading it again).
 func (w *Writer) Delete(ctx context.Context, live *unstructured.Unstructured) error {
-	uid := live.GetUID()
-	opts := []client.DeleteOption{client.Preconditions{UID: &uid}}
+	uid, rv := live.GetUID(), live.GetResourceVersion()
+	opts := []client.DeleteOption{client.Preconditions{UID: &uid, ResourceVersion: &rv}}
 	if w.DryRun {
 		opts = append(opts, client.DryRunAll)
 	}

@@ -35,6 +35,10 @@ type Engine struct {
 	ForceConflicts bool
 	// CreateNamespace creates a missing namespace (--create-namespace).
 	CreateNamespace bool
+	// BackupFirst takes a backup, and waits for it, before a change that restarts
+	// the primary, removes replicas or recreates the StatefulSets
+	// (--backup-first); a failed backup stops the run before that change.
+	BackupFirst bool
 	// Secrets, when set, learns every password the engine reads or generates, so
 	// that the command's output streams can redact it whatever prints it.
 	Secrets *redact.Set
@@ -61,6 +65,10 @@ type Target struct {
 	Source string
 	File   string
 	Line   int
+	// Planned is the saved plan this target must follow (`reconcile --plan`):
+	// nothing is written unless its preconditions hold, and no write it does not
+	// contain. Nil for an ordinary reconcile.
+	Planned *SavedDatabase
 }
 
 // maxWrites bounds the steps of one run that wrote children: a cold run takes three
@@ -106,6 +114,11 @@ type run struct {
 	writes int
 	// lastRetried is the last error retried with backoff.
 	lastRetried error
+	// backedUp is set once --backup-first took its backup.
+	backedUp bool
+	// expected are, following a saved plan, the states the children must have:
+	// the recorded ones, then those of this run's own writes.
+	expected map[phases.Ref]ObjectState
 }
 
 func (r *run) emit(ev Event) {
@@ -136,6 +149,12 @@ func (e *Engine) Reconcile(ctx context.Context, t Target) *Result {
 // reconcile loads the Database, then steps the machine and waits between steps
 // until a step ends the run.
 func (r *run) reconcile(ctx context.Context) {
+	if r.t.Planned != nil {
+		if err := r.retry(ctx, r.checkPlan); err != nil {
+			r.stop(err)
+			return
+		}
+	}
 	err := r.retry(ctx, func(ctx context.Context) error {
 		db, err := r.load(ctx)
 		r.db = db
@@ -232,6 +251,10 @@ func (r *run) load(ctx context.Context) (*v1alpha1.Database, error) {
 		}
 		r.emit(Event{Type: EventInfo, Message: fmt.Sprintf("created namespace %s", r.t.Namespace)})
 		obj, took, err = r.c.applyDatabase(ctx, r.t.Object)
+	}
+	if err != nil && r.t.Planned != nil && apierrors.IsConflict(err) {
+		return nil, resilience.Permanent(&PlanChangedError{Differences: []string{
+			fmt.Sprintf("Database %s/%s changed since the plan was checked (%v)", r.t.Namespace, r.t.Name, err)}})
 	}
 	if err != nil {
 		return nil, specRejected(r.t, err)

@@ -52,6 +52,12 @@ type Plan struct {
 	// the running database cannot take) and what to do instead; the Database would
 	// go Failed. Changes then holds the refused StatefulSets only.
 	Refused string
+	// Saved is what the plan was computed from: the preconditions of `reconcile
+	// --plan` (nil offline, or for a namespace that does not exist).
+	Saved *SavedDatabase
+
+	// live is the Database as it was before the plan (nil when absent).
+	live *v1alpha1.Database
 }
 
 // Costs adds up the effects of the plan's changes on the running pods.
@@ -99,6 +105,26 @@ func (p *Plan) HasChanges() bool {
 	return add+change+destroy > 0 || len(p.Path) > 1 || p.New
 }
 
+// backupFirstNote says, for --backup-first, which changes a backup is taken before.
+func backupFirstNote(db *v1alpha1.Database, changes []Change) []string {
+	var risky []string
+	for _, c := range changes {
+		for _, e := range c.Cost {
+			if e.Class == CostRestartsPrimary || e.Class == CostRemovesReplicas || e.Class == CostRecreatesStatefulSet {
+				risky = append(risky, c.ID()+" ("+CostText(c.Cost)+")")
+				break
+			}
+		}
+	}
+	if len(risky) == 0 {
+		return nil
+	}
+	if db.Spec.Backup == nil {
+		return []string{"--backup-first: " + strings.Join(risky, "; ") + " needs a backup first, but the Database has no spec.backup: reconcile would stop with exit 1"}
+	}
+	return []string{"--backup-first: a backup is taken, and must complete, before " + strings.Join(risky, "; ")}
+}
+
 // OfflineUID stands in for the UID of a Database that does not exist yet (offline,
 // or a new Database whose dry-run create invented one): the children's owner
 // references show it instead of a UID that would change with every plan.
@@ -124,12 +150,22 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 	switch state {
 	case dbNamespaceMissing:
 		p.Notes = append(p.Notes, fmt.Sprintf("namespace %s does not exist: reconcile needs --create-namespace (or create it first)", t.Namespace))
-		return offline(p, db)
+		if p, err = offline(p, db); err != nil {
+			return nil, err
+		}
+		// Nothing exists: every precondition is an absence.
+		p.Saved, err = saved(t, nil, db, nil, append([]Change{p.Database}, p.Changes...))
+		return p, err
 	case dbStopsAtConflict:
 		// Reconcile stops at the Database's conflict, before anything else.
 		p.Phase = db.Phase()
 		p.Path = []v1alpha1.Phase{p.Phase}
-		return p, nil
+		snap, err := observe(ctx, e.kube(), db, nil, e.now())
+		if err != nil {
+			return nil, err
+		}
+		p.Saved, err = saved(t, p.live, db, snap, []Change{p.Database})
+		return p, err
 	}
 	snap, err := observe(ctx, e.kube(), db, nil, e.now())
 	if err != nil {
@@ -146,14 +182,20 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		// plan says so, and what to do instead.
 		p.Refused, p.Notes = sim.refused, append(p.Notes, sim.notes...)
 		p.Changes = refusedChanges(db, snap)
-		return p, nil
+	} else {
+		changes, childNotes, err := e.planChildren(ctx, w, db, snap, sim)
+		if err != nil {
+			return nil, err
+		}
+		p.Notes = append(append(p.Notes, childNotes...), sim.notes...)
+		p.Changes = changes
+		if e.BackupFirst {
+			p.Notes = append(p.Notes, backupFirstNote(db, changes)...)
+		}
 	}
-	changes, childNotes, err := e.planChildren(ctx, w, db, snap, sim)
-	if err != nil {
+	if p.Saved, err = saved(t, p.live, db, snap, append([]Change{p.Database}, p.Changes...)); err != nil {
 		return nil, err
 	}
-	p.Notes = append(append(p.Notes, childNotes...), sim.notes...)
-	p.Changes = changes
 	return p, nil
 }
 
@@ -270,6 +312,7 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 			return nil, dbPlanned, err
 		}
 		p.Database = Change{Action: ActionUnchanged, Kind: v1alpha1.Kind, Namespace: db.Namespace, Name: db.Name}
+		p.live = db
 		return db, dbPlanned, nil
 	}
 	live, err := w.get(ctx, t.Object)
@@ -280,6 +323,11 @@ func (e *Engine) planDatabase(ctx context.Context, w *Writer, t Target, p *Plan)
 		return nil, dbPlanned, err
 	}
 	p.New = live == nil
+	if live != nil {
+		if p.live, _, err = e.fromObject(live, dbPlanned); err != nil {
+			return nil, dbPlanned, err
+		}
+	}
 	obj, conflict, took, err := e.dryApply(ctx, w, t.Object, live)
 	if err != nil {
 		if isNamespaceMissing(err) || (live == nil && apierrors.IsNotFound(err) && e.namespaceMissing(ctx, t.Namespace)) {
@@ -397,7 +445,7 @@ func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Datab
 				changes[i], errs[i] = e.planRecreate(ctx, w, snap, cs)
 				return
 			}
-			changes[i], notes[i], errs[i] = e.planChild(ctx, w, snap, cs)
+			changes[i], notes[i], errs[i] = e.planChild(ctx, w, db, snap, cs)
 		}()
 	}
 	wg.Wait()
@@ -469,7 +517,7 @@ func mergeClaims(live, wanted []any) []any {
 	return out
 }
 
-func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs phases.ChildState) (Change, []string, error) {
+func (e *Engine) planChild(ctx context.Context, w *Writer, db *v1alpha1.Database, snap *snapshot, cs phases.ChildState) (Change, []string, error) {
 	live := snap.liveOf(cs.Ref)
 	if cs.Prune {
 		return NewChange(cs.Phase, cs.Kind, live, nil), nil, nil
@@ -497,6 +545,10 @@ func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs ph
 		c := NewChange(cs.Phase, cs.Kind, live, live)
 		c.Conflict = strings.Join(conflict.Conflicts, ", ")
 		return c, []string{fmt.Sprintf("%s: with --force-conflicts, the API server rejects it: %v", c.ID(), conflict.Rejected)}, nil
+	}
+	if phases.KeptOwned(db, cs.Kind, after) {
+		after = after.DeepCopy() // reconcile removes it after the apply
+		after.SetOwnerReferences(nil)
 	}
 	c := NewChange(cs.Phase, cs.Kind, live, after)
 	if conflict != nil {

@@ -96,6 +96,9 @@ func (r *run) decide(ctx context.Context) (phases.Decision, *snapshot, error) {
 // step to Failed. Only a step whose writes all succeeded, and wrote something,
 // counts towards maxWrites: a transient failure is retried, not non-convergence.
 func (r *run) write(ctx context.Context, d phases.Decision, snap *snapshot) (phases.Decision, error) {
+	if err := r.backupFirst(ctx, d, snap); err != nil {
+		return d, err
+	}
 	wrote := false
 	for _, p := range d.Apply {
 		wctx := ctx
@@ -157,49 +160,74 @@ func (r *run) writeChildren(ctx context.Context, s *snapshot, p v1alpha1.Phase) 
 		if cs.Phase != p || !cs.Drifted() {
 			continue
 		}
-		live, before := s.liveOf(cs.Ref), s.liveOf(cs.Ref)
-		if old := s.recreated[cs.Ref]; old != nil {
-			before = old // written again after a volume growth deleted it: an update
-		}
-		if live != nil && live.GetDeletionTimestamp() != nil && !cs.Prune {
-			if err := r.c.waitGone(ctx, live); err != nil {
-				return changes, takeOvers, err
-			}
-			live = nil
-		}
-		if cs.Prune {
-			if err := r.c.delete(ctx, live); err != nil {
-				return changes, takeOvers, err
-			}
-			changes = append(changes, NewChange(p, cs.Kind, live, nil))
-			continue
-		}
-		created := false
-		if cs.Kind == phases.KindSecret && live == nil {
-			// Create, never apply, a new Secret's password: if another run created it
-			// meanwhile, its password stands and this run reads it on the next
-			// observation. The apply below writes the other keys.
-			obj, err := r.c.create(ctx, cs.CreateBody())
-			if apierrors.IsAlreadyExists(err) {
-				return changes, takeOvers, errSecretRace
-			}
-			if err != nil {
-				return changes, takeOvers, err
-			}
-			live, created = obj, true
-		}
-		after, took, err := r.c.apply(ctx, cs.Desired, live)
+		c, took, err := r.writeChild(ctx, s, cs)
 		if err != nil {
-			return changes, takeOvers, err
+			return changes, takeOvers, r.planConflict(err, cs.Ref)
 		}
-		takeOvers = append(takeOvers, took...)
-		if created {
-			changes = append(changes, NewChange(p, cs.Kind, nil, after, cs.Generated...))
-		} else {
-			changes = append(changes, NewChange(p, cs.Kind, before, after))
-		}
+		changes, takeOvers = append(changes, c), append(takeOvers, took...)
 	}
 	return changes, takeOvers, nil
+}
+
+// writeChild writes one child: deletes it (pruned), or creates a new Secret's
+// password then applies it; a child being deleted is waited for first.
+func (r *run) writeChild(ctx context.Context, s *snapshot, cs phases.ChildState) (Change, []TakeOver, error) {
+	live, before := s.liveOf(cs.Ref), s.liveOf(cs.Ref)
+	if old := s.recreated[cs.Ref]; old != nil {
+		before = old // written again after a volume growth deleted it: an update
+	}
+	if live != nil && live.GetDeletionTimestamp() != nil && !cs.Prune {
+		if err := r.c.waitGone(ctx, live); err != nil {
+			return Change{}, nil, err
+		}
+		live = nil
+	}
+	desired, err := r.guardWrite(cs.Ref, cs.Desired, live)
+	if err != nil {
+		return Change{}, nil, err
+	}
+	if cs.Prune {
+		if err := r.c.delete(ctx, live); err != nil {
+			return Change{}, nil, err
+		}
+		r.wrote(cs.Ref, nil)
+		return NewChange(cs.Phase, cs.Kind, live, nil), nil, nil
+	}
+	created := false
+	if cs.Kind == phases.KindSecret && live == nil {
+		// Create, never apply, a new Secret's password: if another run created it
+		// meanwhile, its password stands and this run reads it on the next
+		// observation. The apply below writes the other keys.
+		obj, err := r.c.create(ctx, cs.CreateBody())
+		if apierrors.IsAlreadyExists(err) {
+			return Change{}, nil, errSecretRace
+		}
+		if err != nil {
+			return Change{}, nil, err
+		}
+		live, created = obj, true
+		r.wrote(cs.Ref, obj)
+		if desired, err = r.guardWrite(cs.Ref, cs.Desired, live); err != nil {
+			return Change{}, nil, err
+		}
+	}
+	after, took, err := r.c.apply(ctx, desired, live)
+	if err != nil {
+		return Change{}, nil, err
+	}
+	r.wrote(cs.Ref, after)
+	if phases.KeptOwned(r.db, cs.Kind, after) {
+		// The owner reference came from an earlier create, which the apply cannot
+		// take back: a patch removes it.
+		if after, err = r.c.disown(ctx, after); err != nil {
+			return Change{}, nil, err
+		}
+		r.wrote(cs.Ref, after)
+	}
+	if created {
+		return NewChange(cs.Phase, cs.Kind, nil, after, cs.Generated...), took, nil
+	}
+	return NewChange(cs.Phase, cs.Kind, before, after), took, nil
 }
 
 // recreateTimeout bounds writing the StatefulSets again after a volume growth
@@ -217,6 +245,9 @@ const recreateTimeout = 2 * time.Minute
 func (r *run) grow(ctx, wctx context.Context, s *snapshot, g *phases.Growth) ([]Change, error) {
 	var changes []Change
 	for _, name := range g.PVCs {
+		if _, err := r.guardWrite(phases.Ref{Kind: KindPersistentVolumeClaim, Name: name}, nil, nil); err != nil {
+			return changes, err
+		}
 		if err := r.c.growVolume(ctx, r.db.Namespace, name, g.To, false); err != nil {
 			return changes, err
 		}
@@ -230,6 +261,9 @@ func (r *run) grow(ctx, wctx context.Context, s *snapshot, g *phases.Growth) ([]
 		}
 		if err := ctx.Err(); err != nil && len(s.recreated) == 0 {
 			return changes, err // interrupted before any StatefulSet went: stop here
+		}
+		if _, err := r.guardWrite(ref, nil, live); err != nil {
+			return changes, err
 		}
 		// From the first deletion on, wctx: a deletion sent is finished, and the
 		// others too, whatever happens to the run.
@@ -245,6 +279,7 @@ func (r *run) grow(ctx, wctx context.Context, s *snapshot, g *phases.Growth) ([]
 		}
 		s.recreated[ref] = live
 		delete(s.live, ref)
+		r.wrote(ref, nil)
 	}
 	return changes, nil
 }
@@ -345,8 +380,13 @@ func (r *run) stop(err error) {
 		vols     *VolumesError
 		open     *CircuitOpenError
 		deadline *resilience.DeadlineError
+		diverged *PlanDivergedError
 	)
 	switch {
+	case errors.As(err, &diverged):
+		// The plan did not foresee this write: not an error of the cluster or the
+		// spec; a new plan covers it (exit 3, like any stop short of Ready).
+		r.finish(OutcomeNotReady, diverged.Error(), err)
 	case errors.As(err, &open):
 		r.res.RetryAt = open.NextProbe
 		r.finish(OutcomeNotReady, open.Message, err)

@@ -169,6 +169,12 @@ func ctxError(ctx context.Context, last error) error {
 	return fmt.Errorf("%w (last error: %v)", err, last)
 }
 
+// Schedule returns a new schedule of waits of the policy: each NextBackOff is the
+// next jittered wait (never Stop), Reset starts over. A driver that retries across
+// calls, not inside one (dbctl controller: one backoff per Database between
+// reconciles), keeps one per item. Not safe for concurrent use.
+func (p Policy) Schedule() backoff.BackOff { return p.withDefaults().newBackOff() }
+
 // newBackOff returns the policy's schedule, p having its defaults. MaxElapsedTime is
 // 0: the context's deadline bounds the retries, not the backoff.
 func (p Policy) newBackOff() backoff.BackOff {

@@ -1,7 +1,7 @@
 // Package resilience holds dbctl's stability patterns (SPEC §5): one retry policy
 // with exponential backoff for every in-process retry, a rate limiter per
 // dependency, and a circuit breaker per dependency whose state persists in a file
-// shared by concurrent dbctl processes.
+// or a ConfigMap shared by concurrent dbctl processes.
 //
 // Each concept has its own file:
 //
@@ -12,13 +12,20 @@
 //   - breaker.go: Record and Settings, the breaker's pure state transitions
 //     (closed → open → half-open → closed or open again), with an explicit now so
 //     that every transition is testable with an injected clock.
+//   - store.go: StateStore, what the breakers ask of the place their state is kept
+//     (Load, Update, Reset, ResetAll, Location), and the guarantees every store
+//     gives: a missing or corrupt state means every breaker is closed (a corrupt one
+//     is reported and rewritten), and concurrent updates are never lost.
 //   - statefile.go: Store, the JSON state file: read-modify-write under an exclusive
 //     lock on "<path>.lock" (github.com/gofrs/flock), atomic replace
-//     (github.com/google/renameio/v2), mode 0600. A missing or corrupt file means
-//     every breaker is closed.
+//     (github.com/google/renameio/v2), mode 0600.
+//   - clusterstore.go: ClusterStore, the same JSON in a ConfigMap (key
+//     breakers.json): read-modify-write with the ConfigMap's resourceVersion as the
+//     precondition, retried on conflict; created on first write.
 //   - guard.go: Guard.Check composes them for one dependency check, in the SPEC's
-//     order: rate limiter → circuit breaker → the check with its timeout. The file
-//     lock is never held while the dependency is being called.
+//     order: rate limiter → circuit breaker → the check with its timeout. The
+//     store is never called (nor the file lock held) while the dependency is being
+//     called.
 //   - check.go: HTTPCheck and TCPCheck, and RedactURL/RedactText, which keep URL
 //     credentials and query strings out of errors and out of the state file.
 //

@@ -20,7 +20,10 @@ const probeLeaseMargin = 5 * time.Second
 // Store the circuit breaker, a nil Clock is the real clock.
 type Guard struct {
 	Limiters *Limiters
-	Store    *Store
+	// Store keeps the breakers: a state file (*Store) or a ConfigMap
+	// (*ClusterStore). It is called only to read and write a breaker, never while
+	// the dependency is being checked.
+	Store    StateStore
 	Settings Settings
 	Clock    clock.PassiveClock
 }
@@ -46,8 +49,8 @@ func (g *Guard) clock() clock.PassiveClock {
 // check with the dependency's timeout, and records the result in the breaker.
 //
 // While the breaker is open, check is not called and Check returns an *OpenError
-// naming the next probe. The state file is locked only to read and write the
-// breaker, never while check runs. When the caller's ctx ends during check, the
+// naming the next probe. The state store is called (and a state file locked) only
+// to read and write the breaker, never while check runs. When the caller's ctx ends during check, the
 // result is not counted as a failure of the dependency (and a probe's lease is
 // released). Check's errors name the dependency and its target, redacted, and wrap
 // the check's error.

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -73,21 +72,26 @@ func DefaultStatePath() (string, error) {
 // concurrent use.
 type Store struct {
 	path string
-	warn func(string)
+	warn *warner
 
-	mu       sync.Mutex // guards lastWarn and swept
-	lastWarn string
-	swept    bool
+	mu    sync.Mutex // guards swept
+	swept bool
 }
+
+// Store is the StateStore of a file.
+var _ StateStore = (*Store)(nil)
 
 // NewStore returns the store of the state file at path. warn receives the warnings
 // about a corrupt file (nil discards them); each distinct warning is given once.
 func NewStore(path string, warn func(msg string)) *Store {
-	return &Store{path: path, warn: warn}
+	return &Store{path: path, warn: &warner{warn: warn}}
 }
 
 // Path returns the path of the state file.
 func (s *Store) Path() string { return s.path }
+
+// Location is the path of the state file.
+func (s *Store) Location() string { return s.path }
 
 // pathLocks serialises the Stores of one process that share a path: the file lock
 // alone would not where locks are per process (fcntl). Each is a one-slot channel,
@@ -175,38 +179,12 @@ func (s *Store) UpdateContext(ctx context.Context, fn func(*StateFile) error) er
 	return writeAtomic(s.path, data)
 }
 
-// ErrUnknownBreaker is wrapped by the error of Reset for a name the state file does
-// not hold.
-var ErrUnknownBreaker = errors.New("unknown circuit breaker")
-
 // Reset closes the named breakers by removing them from the state file, and
 // returns their names. If a name is not in the file, nothing is reset and the
 // error wraps ErrUnknownBreaker.
 func (s *Store) Reset(names ...string) ([]string, error) {
 	var reset []string
-	err := s.Update(func(sf *StateFile) error {
-		var unknown []string
-		for _, name := range names {
-			if _, ok := sf.Breakers[name]; !ok && !slices.Contains(unknown, name) {
-				unknown = append(unknown, name)
-			}
-		}
-		if len(unknown) > 0 {
-			known := "none"
-			if n := sf.Names(); len(n) > 0 {
-				known = strings.Join(n, ", ")
-			}
-			return fmt.Errorf("%w %s in %s (known: %s)", ErrUnknownBreaker, quoteAll(unknown), s.path, known)
-		}
-		for _, name := range names {
-			if _, ok := sf.Breakers[name]; ok {
-				delete(sf.Breakers, name)
-				reset = append(reset, name)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.Update(resetNames(names, s.path, &reset)); err != nil {
 		return nil, err
 	}
 	return reset, nil
@@ -215,23 +193,10 @@ func (s *Store) Reset(names ...string) ([]string, error) {
 // ResetAll closes every breaker and returns their names, sorted.
 func (s *Store) ResetAll() ([]string, error) {
 	var reset []string
-	err := s.Update(func(sf *StateFile) error {
-		reset = sf.Names()
-		sf.Breakers = map[string]*Record{}
-		return nil
-	})
-	if err != nil {
+	if err := s.Update(resetAll(&reset)); err != nil {
 		return nil, err
 	}
 	return reset, nil
-}
-
-func quoteAll(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = fmt.Sprintf("%q", n)
-	}
-	return strings.Join(q, ", ")
 }
 
 // read returns the state, the bytes it was decoded from, and whether the file was
@@ -246,24 +211,12 @@ func (s *Store) read() (sf StateFile, raw []byte, corrupt bool, err error) {
 	}
 	sf, problem := decode(raw)
 	if problem != "" {
-		s.warnOnce(fmt.Sprintf("breaker state file %s is corrupt (%s); treating every breaker as closed; it will be rewritten",
+		s.warn.once(fmt.Sprintf("breaker state file %s is corrupt (%s); treating every breaker as closed; it will be rewritten",
 			s.path, problem))
 		return emptyStateFile(), raw, true, nil
 	}
-	s.warnOnce("") // the file is sound again: a new corruption is worth a new warning
+	s.warn.once("") // the file is sound again: a new corruption is worth a new warning
 	return sf, raw, false, nil
-}
-
-func (s *Store) warnOnce(msg string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if msg == s.lastWarn {
-		return
-	}
-	s.lastWarn = msg
-	if msg != "" && s.warn != nil {
-		s.warn(msg)
-	}
 }
 
 // decode parses a state file; problem says what is wrong with a corrupt one.

@@ -1,5 +1,5 @@
 // Package breaker implements `dbctl breaker list|reset`: the circuit breakers of the
-// external dependencies, as the breaker state file holds them (SPEC §5).
+// external dependencies, as the breaker state file or ConfigMap holds them (SPEC §5).
 package breaker
 
 import (
@@ -21,11 +21,13 @@ func NewCmdBreaker(f *cmdutil.Factory) *cobra.Command {
 dependency and reconcile stops with exit 3 until, after 1m (--breaker-cooldown), one
 probe is allowed. The breakers persist in a state file shared by every dbctl on the
 machine (--breaker-state, $DBCTL_BREAKER_STATE, else
-$XDG_STATE_HOME/dbctl/breakers.json).`,
+$XDG_STATE_HOME/dbctl/breakers.json), or, with --breaker-state
+cluster:NAMESPACE/NAME, in a ConfigMap shared by every dbctl using that cluster.`,
 		Example: `  dbctl breaker list
   dbctl breaker list -o json
   dbctl breaker reset postgres
-  dbctl breaker reset --all`,
+  dbctl breaker reset --all
+  dbctl breaker list --breaker-state cluster:dbctl-system/dbctl-breakers`,
 		Args: cobra.ArbitraryArgs,
 		RunE: cmdutil.GroupRunE,
 	}
@@ -36,24 +38,13 @@ $XDG_STATE_HOME/dbctl/breakers.json).`,
 	return cmd
 }
 
-// statePath resolves the state file when the command runs, after the flags are
-// parsed: --breaker-state, else resilience.DefaultStatePath.
-func statePath(f *cmdutil.Factory) func() (string, error) {
-	return func() (string, error) {
-		if f.BreakerStatePath != nil && *f.BreakerStatePath != "" {
-			return *f.BreakerStatePath, nil
-		}
-		return resilience.DefaultStatePath()
+// openStore returns a function that opens, when the command runs (after the flags
+// are parsed), the store --breaker-state names (a file or a ConfigMap); its warnings
+// go to ErrOut.
+func openStore(f *cmdutil.Factory) func() (resilience.StateStore, error) {
+	return func() (resilience.StateStore, error) {
+		return f.BreakerStore(func(msg string) {
+			fmt.Fprintf(f.IOStreams.ErrOut, "Warning: %s\n", msg)
+		})
 	}
-}
-
-// openStore returns the store of the state file; its warnings go to ErrOut.
-func openStore(io *cmdutil.IOStreams, path func() (string, error)) (*resilience.Store, error) {
-	p, err := path()
-	if err != nil {
-		return nil, err
-	}
-	return resilience.NewStore(p, func(msg string) {
-		fmt.Fprintf(io.ErrOut, "Warning: %s\n", msg)
-	}), nil
 }

@@ -224,8 +224,10 @@ func TestStatePathFallsBackToTheDefault(t *testing.T) {
 	f := &cmdutil.Factory{IOStreams: cmdutil.Test(nil, &out, &errOut), BreakerStatePath: &empty}
 	var got string
 	cmd := NewCmdList(f, func(o *ListOptions) error {
-		var err error
-		got, err = o.StatePath()
+		store, err := o.Store()
+		if err == nil {
+			got = store.Location()
+		}
 		return err
 	})
 	cmd.SetArgs(nil)

@@ -15,8 +15,9 @@ import (
 
 // ListOptions of `dbctl breaker list`.
 type ListOptions struct {
-	IO        *cmdutil.IOStreams
-	StatePath func() (string, error)
+	IO *cmdutil.IOStreams
+	// Store opens the breaker state store (a file or a ConfigMap).
+	Store func() (resilience.StateStore, error)
 
 	Output   string
 	Cooldown time.Duration
@@ -24,12 +25,12 @@ type ListOptions struct {
 
 // NewCmdList builds `dbctl breaker list`. runF replaces listRun in tests.
 func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, StatePath: statePath(f)}
+	opts := &ListOptions{IO: f.IOStreams, Store: openStore(f)}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the circuit breakers and their state",
-		Long: `Lists the circuit breakers of the state file. A dependency that is not listed has
+		Long: `Lists the circuit breakers of the breaker state (--breaker-state). A dependency that is not listed has
 a closed breaker. NEXT-PROBE is when an open breaker allows its next probe; it depends on
 the cooldown, which is not stored: pass the --breaker-cooldown that reconcile uses.`,
 		Args: cmdutil.Args(cobra.NoArgs),
@@ -62,7 +63,7 @@ type listItem struct {
 const maxErrorWidth = 60
 
 func listRun(opts *ListOptions) error {
-	store, err := openStore(opts.IO, opts.StatePath)
+	store, err := opts.Store()
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func listRun(opts *ListOptions) error {
 		return enc.Encode(items)
 	}
 	if len(items) == 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "No circuit breakers recorded in %s: every dependency is closed.\n", store.Path())
+		fmt.Fprintf(opts.IO.ErrOut, "No circuit breakers recorded in %s: every dependency is closed.\n", store.Location())
 		return nil
 	}
 	tw := tabwriter.NewWriter(opts.IO.Out, 0, 8, 3, ' ', 0)

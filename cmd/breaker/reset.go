@@ -6,12 +6,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/resilience"
 )
 
 // ResetOptions of `dbctl breaker reset`.
 type ResetOptions struct {
-	IO        *cmdutil.IOStreams
-	StatePath func() (string, error)
+	IO *cmdutil.IOStreams
+	// Store opens the breaker state store (a file or a ConfigMap).
+	Store func() (resilience.StateStore, error)
 
 	Names []string
 	All   bool
@@ -19,13 +21,14 @@ type ResetOptions struct {
 
 // NewCmdReset builds `dbctl breaker reset`. runF replaces resetRun in tests.
 func NewCmdReset(f *cmdutil.Factory, runF func(*ResetOptions) error) *cobra.Command {
-	opts := &ResetOptions{IO: f.IOStreams, StatePath: statePath(f)}
+	opts := &ResetOptions{IO: f.IOStreams, Store: openStore(f)}
 	cmd := &cobra.Command{
 		Use:   "reset (NAME... | --all)",
 		Short: "Close circuit breakers",
-		Long: `Closes the named circuit breakers (or all of them) by removing them from the state
-file: the next check of the dependency reaches it, and its failures count from zero.
-A NAME the state file does not hold is an error, and then nothing is reset.`,
+		Long: `Closes the named circuit breakers (or all of them) by removing them from the breaker
+state (--breaker-state: a file, or a ConfigMap): the next check of the dependency
+reaches it, and its failures count from zero. A NAME the state does not hold is an
+error, and then nothing is reset.`,
 		Example: `  dbctl breaker reset postgres
   dbctl breaker reset --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -47,7 +50,7 @@ A NAME the state file does not hold is an error, and then nothing is reset.`,
 }
 
 func resetRun(opts *ResetOptions) error {
-	store, err := openStore(opts.IO, opts.StatePath)
+	store, err := opts.Store()
 	if err != nil {
 		return err
 	}
@@ -61,7 +64,7 @@ func resetRun(opts *ResetOptions) error {
 		return err
 	}
 	if len(reset) == 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "No circuit breakers to reset in %s.\n", store.Path())
+		fmt.Fprintf(opts.IO.ErrOut, "No circuit breakers to reset in %s.\n", store.Location())
 		return nil
 	}
 	for _, name := range reset {

@@ -10,8 +10,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/cmd/version"
 	"github.com/dbctl-io/dbctl/reconcile"
 	"github.com/dbctl-io/dbctl/reconcile/exitcode"
+	"github.com/dbctl-io/dbctl/reconcile/planfile"
+	"github.com/dbctl-io/dbctl/reconcile/redact"
 	"github.com/dbctl-io/dbctl/reconcile/render"
 )
 
@@ -31,6 +34,8 @@ type Options struct {
 	Timeout          time.Duration
 	NoDiff           bool
 	ShowObjects      bool
+	Out              string
+	BackupFirst      bool
 }
 
 // NewCmdPlan builds `dbctl plan`. runF replaces run in tests.
@@ -60,11 +65,18 @@ forks without credentials. The namespace is the document's, else -n, else "defau
 
 -o json writes the plan in the documented format of docs/plan-format.md.
 
+--out FILE also saves the plan, with what it was computed from (each object's
+generation or resourceVersion, or its absence; a digest of each spec; this dbctl's
+version), for reconcile --plan FILE to apply exactly that, or refuse it when
+anything changed since. The file holds no secret value; it is written 0600, and
+not at all when a Database could not be planned or was refused.
+
 Exit codes: 0 success; 1 error (bad input, a Database that cannot be planned). With
 --detailed-exitcode: 0 no changes, 1 error, 2 changes (conflicts included: the plan
 succeeded; the "!" lines say reconcile would stop).`,
 		Example: `  dbctl plan -f examples/postgres.yaml
   dbctl plan -f deploy/databases/ --detailed-exitcode -o json > plan.json
+  dbctl plan -f deploy/databases/ --out plan.json && dbctl reconcile --plan plan.json -f deploy/databases/
   dbctl plan --offline -f examples/ -n shop
   dbctl plan orders -n shop
   dbctl plan -A`,
@@ -75,6 +87,9 @@ succeeded; the "!" lines say reconcile would stop).`,
 			}
 			if opts.Output != "text" && opts.Output != "json" {
 				return cmdutil.FlagErrorf("--output must be text or json, not %q", opts.Output)
+			}
+			if opts.Offline && opts.Out != "" {
+				return cmdutil.FlagErrorf("--out saves a plan computed from the cluster: it cannot be used with --offline")
 			}
 			if opts.Offline && !opts.Input.FromFiles() {
 				return cmdutil.FlagErrorf("--offline plans Databases from files only: use -f FILE|DIR|-")
@@ -93,6 +108,12 @@ succeeded; the "!" lines say reconcile would stop).`,
 	}
 	cmd.ValidArgsFunction = cmdutil.CompleteDatabaseNames(f)
 	opts.Input.AddFlags(cmd)
+	addFlags(cmd, opts)
+	return cmd
+}
+
+// addFlags adds the command's flags to cmd, bound to opts.
+func addFlags(cmd *cobra.Command, opts *Options) {
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Output, "output", "o", "text", "plan format: text or json")
 	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
@@ -102,7 +123,9 @@ succeeded; the "!" lines say reconcile would stop).`,
 	fl.DurationVar(&opts.Timeout, "timeout", 2*time.Minute, "how long the plan may take")
 	fl.BoolVar(&opts.NoDiff, "no-diff", false, "leave out the unified diffs of updates (the changed fields stay)")
 	fl.BoolVar(&opts.ShowObjects, "show-objects", false, "show the whole object of each create instead of its key fields")
-	return cmd
+	fl.BoolVar(&opts.BackupFirst, "backup-first", false, "plan as reconcile --backup-first: say which changes a backup is taken before")
+	fl.StringVar(&opts.Out, "out", "", "also save the plan to FILE, for reconcile --plan FILE")
+	_ = cmd.MarkFlagFilename("out", "json")
 }
 
 func run(ctx context.Context, opts *Options) error {
@@ -151,7 +174,15 @@ func run(ctx context.Context, opts *Options) error {
 		}
 	}
 	if len(errs) > 0 || refused {
+		if opts.Out != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "%s no plan written to %s: a plan with errors or refusals cannot be applied\n", red("Error:"), opts.Out)
+		}
 		return &cmdutil.SilentError{Code: exitcode.Error}
+	}
+	if opts.Out != "" {
+		if err := save(opts, plans); err != nil {
+			return err
+		}
 	}
 	if opts.DetailedExitCode {
 		for _, p := range plans {
@@ -161,6 +192,35 @@ func run(ctx context.Context, opts *Options) error {
 		}
 	}
 	return nil
+}
+
+// save writes the saved plan of plans to --out.
+func save(opts *Options, plans []*reconcile.Plan) error {
+	clients, err := opts.Clients()
+	if err != nil {
+		return err
+	}
+	v := version.Get()
+	f := &planfile.File{PlanDocument: render.NewPlanDocument(plans, nil, false), Saved: &planfile.Saved{
+		DbctlVersion: v.Version, Commit: v.Commit, CreatedAt: opts.now().UTC().Truncate(time.Second),
+		Server: redact.URL(clients.Config.Host), ForceConflicts: opts.ForceConflicts,
+		Databases: []reconcile.SavedDatabase{},
+	}}
+	for _, p := range plans {
+		f.Saved.Databases = append(f.Saved.Databases, *p.Saved)
+	}
+	if err := planfile.Write(opts.Out, f); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "Saved the plan to %s: dbctl reconcile --plan %s applies exactly these changes, or refuses them if anything changed since.\n", opts.Out, opts.Out)
+	return nil
+}
+
+func (o *Options) now() time.Time {
+	if o.Factory == nil || o.Factory.Now == nil {
+		return time.Now()
+	}
+	return o.Factory.Now()
 }
 
 func (o *Options) ci() (*cmdutil.CI, error) {
@@ -257,7 +317,7 @@ func planOnline(ctx context.Context, opts *Options) ([]*reconcile.Plan, []render
 	if err != nil {
 		return nil, nil, err
 	}
-	engine := &reconcile.Engine{Client: clients.Client, ForceConflicts: opts.ForceConflicts}
+	engine := &reconcile.Engine{Client: clients.Client, ForceConflicts: opts.ForceConflicts, BackupFirst: opts.BackupFirst}
 	if opts.Factory != nil {
 		engine.Secrets = opts.Factory.Secrets
 	}

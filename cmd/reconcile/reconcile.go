@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,8 +15,11 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/cmd/version"
 	"github.com/dbctl-io/dbctl/reconcile"
 	"github.com/dbctl-io/dbctl/reconcile/exitcode"
+	"github.com/dbctl-io/dbctl/reconcile/planfile"
+	"github.com/dbctl-io/dbctl/reconcile/redact"
 	"github.com/dbctl-io/dbctl/reconcile/render"
 	"github.com/dbctl-io/dbctl/resilience"
 )
@@ -40,6 +44,11 @@ type Options struct {
 	DependencyQPS    float64
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
+	PlanFile         string
+	BackupFirst      bool
+	// ShardFlag is --shard INDEX/COUNT; Shard is its parsed value (zero: no sharding).
+	ShardFlag string
+	Shard     cmdutil.Shard
 }
 
 // NewCmdReconcile builds `dbctl reconcile`. runF replaces run in tests.
@@ -56,14 +65,32 @@ unavailable dependencies are retried in-process with exponential backoff.
 
 Progress goes to stderr, a summary of the result to stdout (-o json for machines).
 
+--shard INDEX/COUNT reconciles a stable share of the selected Databases: those whose
+FNV-1a hash of "namespace/name" modulo COUNT is INDEX (0-based). COUNT runs with
+INDEX 0 … COUNT-1 (e.g. the pods of an Indexed Job, --shard
+$(JOB_COMPLETION_INDEX)/3) reconcile every Database exactly once between them. A
+shard that gets no Database exits 0.
+
 Exit codes: 0 Ready; 1 error (bad input, forbidden, conflict, unexpected);
 2 Failed (needs a person); 3 retryable stop (not ready yet, dependency
 unavailable, circuit open, backoff window). With several Databases, the most
-severe code wins (1 > 2 > 3 > 0).`,
+severe code wins (1 > 2 > 3 > 0).
+
+--plan FILE applies a plan saved by plan --out FILE, for the same Databases
+(-f, NAMEs or --all as when it was planned): before its first write it checks that
+nothing the plan was computed from changed (objects edited, created or deleted, a
+newer spec, another dbctl, another cluster) and otherwise exits 1 writing nothing,
+naming each difference. Every write carries the resourceVersion it expects, so a
+change between the check and the write is refused by the API server (exit 1,
+never retried). It never writes what the plan does not contain: when the phases
+need such a write it stops with exit 3 and says why. Status changes the cluster
+makes on its own (pods becoming ready) are no difference.`,
 		Example: `  dbctl reconcile -f examples/postgres.yaml
   dbctl reconcile -f deploy/databases/ --timeout 10m -o json
   dbctl reconcile orders -n shop
-  dbctl reconcile -A --concurrency 16`,
+  dbctl reconcile --plan plan.json -f deploy/databases/
+  dbctl reconcile -A --concurrency 16
+  dbctl reconcile -A --shard 0/3 --breaker-state cluster:dbctl-system/dbctl-breakers`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
 			if err := opts.Input.Validate(args); err != nil {
@@ -75,6 +102,22 @@ severe code wins (1 > 2 > 3 > 0).`,
 			if opts.Timeout <= 0 {
 				return cmdutil.FlagErrorf("--timeout must be positive")
 			}
+			if opts.PlanFile != "" && opts.ForceConflicts {
+				return cmdutil.FlagErrorf("--force-conflicts comes from the plan with --plan: plan again with --force-conflicts")
+			}
+			if opts.PlanFile != "" && cmd.Flags().Changed("shard") {
+				return cmdutil.FlagErrorf("--plan applies the Databases of the plan: it cannot be used with --shard")
+			}
+			if _, err := f.BreakerState(); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("shard") {
+				shard, err := cmdutil.ParseShard(opts.ShardFlag)
+				if err != nil {
+					return cmdutil.FlagErrorf("--shard %w", err)
+				}
+				opts.Shard = shard
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -83,6 +126,12 @@ severe code wins (1 > 2 > 3 > 0).`,
 	}
 	cmd.ValidArgsFunction = cmdutil.CompleteDatabaseNames(f)
 	opts.Input.AddFlags(cmd)
+	addFlags(cmd, opts)
+	return cmd
+}
+
+// addFlags adds the command's flags to cmd, bound to opts.
+func addFlags(cmd *cobra.Command, opts *Options) {
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long the run may take before it stops with exit 3")
 	fl.IntVar(&opts.Concurrency, "concurrency", 4, "how many Databases are reconciled at once")
@@ -95,7 +144,10 @@ severe code wins (1 > 2 > 3 > 0).`,
 	fl.Float64Var(&opts.DependencyQPS, "dependency-qps", resilience.DefaultQPS, "checks per second allowed per dependency")
 	fl.IntVar(&opts.BreakerThreshold, "breaker-threshold", 5, "consecutive failures that open a dependency's circuit breaker")
 	fl.DurationVar(&opts.BreakerCooldown, "breaker-cooldown", time.Minute, "how long an open circuit breaker waits before one probe")
-	return cmd
+	fl.BoolVar(&opts.BackupFirst, "backup-first", false, "take a backup (spec.backup), and wait for it, before a change that restarts the primary, removes replicas or recreates the StatefulSets; a failed backup stops the run (exit 1) before that change")
+	fl.StringVar(&opts.PlanFile, "plan", "", "apply exactly the plan saved by plan --out FILE, or refuse it when anything changed since")
+	_ = cmd.MarkFlagFilename("plan", "json")
+	fl.StringVar(&opts.ShardFlag, "shard", "", "INDEX/COUNT: reconcile only the Databases whose hash of namespace/name modulo COUNT is INDEX (0-based)")
 }
 
 func run(ctx context.Context, opts *Options) error {
@@ -110,13 +162,19 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	statePath := *opts.Factory.BreakerStatePath
-	if statePath == "" {
-		if statePath, err = resilience.DefaultStatePath(); err != nil {
+	forceConflicts := opts.ForceConflicts
+	if opts.PlanFile != "" {
+		if forceConflicts, err = followPlan(opts.PlanFile, clients, targets); err != nil {
 			return err
 		}
 	}
-	store := resilience.NewStore(statePath, func(msg string) { fmt.Fprintln(opts.IO.ErrOut, "Warning: "+msg) })
+	if targets = selectShard(opts, targets); len(targets) == 0 {
+		return report(opts, nil)
+	}
+	store, err := openBreakerStore(opts)
+	if err != nil {
+		return err
+	}
 	ci, err := opts.Factory.CI()
 	if err != nil {
 		return err
@@ -138,8 +196,9 @@ func run(ctx context.Context, opts *Options) error {
 			Settings: resilience.Settings{Threshold: opts.BreakerThreshold, Cooldown: opts.BreakerCooldown},
 			Clock:    opts.Clock,
 		}},
-		ForceConflicts:  opts.ForceConflicts,
+		ForceConflicts:  forceConflicts,
 		CreateNamespace: opts.CreateNamespace,
+		BackupFirst:     opts.BackupFirst,
 		Secrets:         opts.Factory.Secrets,
 		Events:          progress.event,
 	}
@@ -179,6 +238,75 @@ func resolveTargets(ctx context.Context, opts *Options, clients *cmdutil.Clients
 		return nil, &cmdutil.RetryableError{Err: err} // exit 3: the API server was not there in time
 	}
 	return targets, err
+}
+
+// followPlan reads the saved plan at path, checks that this dbctl and this cluster
+// may apply it to exactly targets, and gives each target its preconditions. It
+// returns whether the plan was made with --force-conflicts.
+func followPlan(path string, clients *cmdutil.Clients, targets []reconcile.Target) (bool, error) {
+	f, err := planfile.Read(path)
+	if err != nil {
+		return false, err
+	}
+	v := version.Get()
+	if err := f.Check(path, planfile.Version{Version: v.Version, Commit: v.Commit}, redact.URL(clients.Config.Host)); err != nil {
+		return false, err
+	}
+	selected := map[string]bool{}
+	var missing []string
+	for i := range targets {
+		t := &targets[i]
+		selected[t.Namespace+"/"+t.Name] = true
+		if t.Planned = f.Find(t.Namespace, t.Name); t.Planned == nil {
+			missing = append(missing, t.Namespace+"/"+t.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return false, fmt.Errorf("%s does not contain Database %s: plan again with the same selection", path, strings.Join(missing, ", "))
+	}
+	var extra []string
+	for _, d := range f.Saved.Databases {
+		if !selected[d.Namespace+"/"+d.Name] {
+			extra = append(extra, d.Namespace+"/"+d.Name)
+		}
+	}
+	if len(extra) > 0 {
+		return false, fmt.Errorf("%s also plans Database %s, which this run does not select: select the Databases it was planned for", path, strings.Join(extra, ", "))
+	}
+	return f.Saved.ForceConflicts, nil
+}
+
+// selectShard returns the targets of --shard (all of them without it), saying on
+// stderr how many of them the shard got.
+func selectShard(opts *Options, targets []reconcile.Target) []reconcile.Target {
+	if !opts.Shard.Enabled() {
+		return targets
+	}
+	mine := opts.Shard.Select(targets)
+	switch {
+	case len(mine) == 0:
+		fmt.Fprintf(opts.IO.ErrOut, "shard %s: none of the %d Database(s) selected falls in this shard: nothing to do\n",
+			opts.Shard, len(targets))
+	case !opts.Quiet:
+		fmt.Fprintf(opts.IO.ErrOut, "shard %s: %d of %d Database(s)\n", opts.Shard, len(mine), len(targets))
+	}
+	return mine
+}
+
+// openBreakerStore opens the breaker state that --breaker-state names. A ConfigMap
+// is read once before anything else: a missing permission or a bad namespace is an
+// error at once, not a dependency check retried until --timeout.
+func openBreakerStore(opts *Options) (resilience.StateStore, error) {
+	store, err := opts.Factory.BreakerStore(func(msg string) { fmt.Fprintln(opts.IO.ErrOut, "Warning: "+msg) })
+	if err != nil {
+		return nil, err
+	}
+	if _, cluster := store.(*resilience.ClusterStore); cluster {
+		if _, err := store.Load(); err != nil {
+			return nil, err
+		}
+	}
+	return store, nil
 }
 
 // progress prints events to stderr, one line each (a change: its block of lines,
@@ -269,6 +397,9 @@ type jsonResult struct {
 	Transitions []string      `json:"transitions"`
 	Changes     []string      `json:"changes"`
 	Seconds     float64       `json:"durationSeconds"`
+	// PlanChanged is true when reconcile --plan refused the plan because the
+	// cluster or the spec changed since (exit 1): plan again.
+	PlanChanged bool `json:"planChanged,omitempty"`
 }
 
 func report(opts *Options, results []*reconcile.Result) error {
@@ -282,11 +413,13 @@ func report(opts *Options, results []*reconcile.Result) error {
 			FormatVersion int           `json:"formatVersion"`
 			ExitCode      exitcode.Code `json:"exitCode"`
 			Results       []jsonResult  `json:"results"`
-		}{FormatVersion: 1, ExitCode: worst}
+		}{FormatVersion: 1, ExitCode: worst, Results: make([]jsonResult, 0, len(results))}
 		for _, r := range results {
 			jr := jsonResult{Namespace: r.Namespace, Name: r.Name, Outcome: string(r.Outcome), ExitCode: r.Outcome.ExitCode(),
 				Phase: string(r.Phase), StartPhase: string(r.StartPhase), Message: r.Message,
 				Transitions: []string{}, Changes: []string{}, Seconds: r.Duration.Seconds()}
+			var changed *reconcile.PlanChangedError
+			jr.PlanChanged = errors.As(r.Err, &changed)
 			if !r.RetryAt.IsZero() {
 				jr.RetryAt = r.RetryAt.UTC().Format(time.RFC3339)
 			}

@@ -11,8 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dbctl-io/dbctl/cmd/backup"
 	"github.com/dbctl-io/dbctl/cmd/breaker"
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
+	"github.com/dbctl-io/dbctl/cmd/controller"
 	"github.com/dbctl-io/dbctl/cmd/install"
 	"github.com/dbctl-io/dbctl/cmd/plan"
 	reconcilecmd "github.com/dbctl-io/dbctl/cmd/reconcile"
@@ -60,11 +62,13 @@ or to a retryable stop, and prints what it changes.
 	pf.Float32Var(f.QPS, "qps", *f.QPS, "client-side limit of API requests per second (the API server's priority and fairness still applies)")
 	pf.IntVar(f.Burst, "burst", *f.Burst, "client-side burst of API requests")
 	pf.StringVar(f.CIFlag, "ci", cmdutil.CIAuto, "CI integration: auto (GitHub Actions when GITHUB_ACTIONS=true), github or none")
-	pf.StringVar(f.BreakerStatePath, "breaker-state", "", "circuit breaker state file (default $DBCTL_BREAKER_STATE, else $XDG_STATE_HOME/dbctl/breakers.json)")
+	pf.StringVar(f.BreakerStatePath, "breaker-state", "", "circuit breaker state: a file, or cluster:NAMESPACE/NAME for a ConfigMap shared across machines (default $DBCTL_BREAKER_STATE, else $XDG_STATE_HOME/dbctl/breakers.json)")
 
 	_ = cmd.RegisterFlagCompletionFunc("namespace", cmdutil.CompleteNamespaces(f))
 	cmd.AddCommand(
 		version.NewCmdVersion(f, nil),
+		controller.NewCmdController(f, nil),
+		backup.NewCmdBackup(f, nil),
 		install.NewCmdInstall(f, nil),
 		plan.NewCmdPlan(f, nil),
 		reconcilecmd.NewCmdReconcile(f, nil),

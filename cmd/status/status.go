@@ -33,11 +33,12 @@ import (
 type Options struct {
 	IO      *cmdutil.IOStreams
 	Clients func() (*cmdutil.Clients, error)
-	// StatePath is --breaker-state (empty: $DBCTL_BREAKER_STATE or the default).
-	StatePath *string
-	Now       func() time.Time
-	Input     cmdutil.InputOptions
-	Names     []string
+	// BreakerStore opens the breaker state store that --breaker-state names (a file
+	// or a ConfigMap; default $DBCTL_BREAKER_STATE, else the default file).
+	BreakerStore func(warn func(string)) (resilience.StateStore, error)
+	Now          func() time.Time
+	Input        cmdutil.InputOptions
+	Names        []string
 
 	Output          string
 	Watch           bool
@@ -47,7 +48,7 @@ type Options struct {
 
 // NewCmdStatus builds `dbctl status`. runF replaces run in tests.
 func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Clients: f.Clients, StatePath: f.BreakerStatePath, Now: f.Now}
+	opts := &Options{IO: f.IOStreams, Clients: f.Clients, BreakerStore: f.BreakerStore, Now: f.Now}
 	cmd := &cobra.Command{
 		Use:   "status (NAME... | -f FILE|DIR|- | --all | -A)",
 		Short: "Show the phase, conditions, children and dependencies of Databases",
@@ -55,7 +56,8 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *Options) error
 (type, status, reason, message, age), each child object and its readiness (e.g.
 "StatefulSet orders 2/3 ready"; a Secret is only present or missing, its values are
 never read into the output), and each dependency with the state of its circuit breaker
-from the breaker state file (--breaker-state; closed when the file does not know it).
+from the breaker state (--breaker-state, a file or a ConfigMap; closed when the state
+does not know it).
 
 With -f the Database names are taken from the files: nothing is applied.
 --watch follows the Database (a watch, not polling) until it is Ready or Failed, or
@@ -123,7 +125,10 @@ func run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	breakers := loadBreakers(opts)
+	breakers, err := loadBreakers(opts)
+	if err != nil {
+		return err
+	}
 	settings := resilience.Settings{Cooldown: opts.BreakerCooldown}
 
 	outs := make([]outcome, len(targets))
@@ -215,27 +220,26 @@ func report(opts *Options, outs []outcome) error {
 	return nil
 }
 
-// loadBreakers reads the breaker state file; a file that cannot be read is
-// reported and taken as every breaker closed.
-func loadBreakers(opts *Options) map[string]*resilience.Record {
+// loadBreakers reads the breaker state (a file or a ConfigMap); a state that cannot
+// be read is reported and taken as every breaker closed. The error is only for a
+// bad --breaker-state.
+func loadBreakers(opts *Options) (map[string]*resilience.Record, error) {
 	warn := func(msg string) { fmt.Fprintln(opts.IO.ErrOut, "Warning: "+msg) }
-	path := ""
-	if opts.StatePath != nil {
-		path = *opts.StatePath
+	store, err := opts.BreakerStore(warn)
+	var usage *cmdutil.FlagError
+	if errors.As(err, &usage) {
+		return nil, err
 	}
-	if path == "" {
-		var err error
-		if path, err = resilience.DefaultStatePath(); err != nil {
-			warn(err.Error() + "; breakers shown as closed")
-			return nil
-		}
-	}
-	sf, err := resilience.NewStore(path, warn).Load()
 	if err != nil {
-		warn(fmt.Sprintf("reading the breaker state file: %v; breakers shown as closed", err))
-		return nil
+		warn(err.Error() + "; breakers shown as closed")
+		return nil, nil
 	}
-	return sf.Breakers
+	sf, err := store.Load()
+	if err != nil {
+		warn(fmt.Sprintf("%v; breakers shown as closed", err))
+		return nil, nil
+	}
+	return sf.Breakers, nil
 }
 
 // readPods lists the Database's pods (by its labels), for their roles and readiness.

@@ -22,6 +22,10 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
+	if os.Getenv(clusterStoreHelperEnv) != "" {
+		// A helper process of a cross-process test: it needs no API server of its own.
+		os.Exit(clusterStoreHelper())
+	}
 	var stop func()
 	env, stop = testenv.Shared(m)
 	code := m.Run()
