@@ -11,6 +11,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -764,5 +765,64 @@ func TestForceConflictsSaysWhatItTakes(t *testing.T) {
 	}
 	if got := slices.Sorted(slices.Values(took)); !slices.Equal(got, want) {
 		t.Errorf("reconcile events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A child the API server rejects (the backups PVC shrunk: a PVC's size can only
+// grow) is where reconcile's step goes Failed, having written the children before
+// it: the plan says so (path, note, those writes only) instead of failing with the
+// dry run's error (found by TestPlanPredictsReconcile).
+func TestPlanOfARejectedChild(t *testing.T) {
+	h := newHarness(t)
+	h.simulateRollouts()
+	backup := func(size, params string) reconcile.Target {
+		return h.target(postgres("orders", 1, "  backup: {schedule: '0 3 * * *', storage: {size: "+size+"}}\n"+params))
+	}
+	requireOutcome(t, h.reconcile(backup("2Gi", ""), time.Minute), reconcile.OutcomeReady)
+	svc := &corev1.Service{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "orders"}, svc); err != nil {
+		t.Fatal(err)
+	}
+	svc.Labels["team"] = "payments"
+	svc.Spec.Selector[phases.LabelInstance] = "other" // a hand edit reconcile repairs before the PVC
+	if err := env.Client.Update(context.Background(), svc, client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	// A child after the rejected one that is missing is not created either.
+	if err := env.Client.Delete(context.Background(), &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "orders-backup"}}); err != nil {
+		t.Fatal(err)
+	}
+	tgt := backup("1Gi", "  parameters: {max_connections: '300'}\n")
+	p, err := h.engine.Plan(context.Background(), tgt)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if got := fmt.Sprint(p.Path); got != "[Ready Updating Failed]" {
+		t.Errorf("path %s", got)
+	}
+	var written []string
+	for _, c := range p.Changes {
+		if c.Action != reconcile.ActionUnchanged {
+			written = append(written, c.Kind+"/"+c.Name)
+		}
+	}
+	if fmt.Sprint(written) != "[Service/orders]" {
+		t.Errorf("the plan writes %v, reconcile writes the Service only", written)
+	}
+	const note = "reconcile goes Failed in Updating: the API server rejected a child: applying PersistentVolumeClaim "
+	if !slices.ContainsFunc(p.Notes, func(n string) bool { return strings.HasPrefix(n, note) }) {
+		t.Errorf("notes %q", p.Notes)
+	}
+	r := h.reconcile(tgt, time.Minute)
+	requireOutcome(t, r, reconcile.OutcomeFailed)
+	if !strings.Contains(r.Message, "the API server rejected a child: applying PersistentVolumeClaim "+h.ns+"/orders-backups") {
+		t.Errorf("message: %s", r.Message)
+	}
+	var changed []string
+	for _, c := range r.Changes {
+		changed = append(changed, c.Kind+"/"+c.Name)
+	}
+	if fmt.Sprint(changed) != "[Service/orders]" {
+		t.Errorf("reconcile wrote %v", changed)
 	}
 }

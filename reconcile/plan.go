@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -183,9 +184,13 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		p.Refused, p.Notes = sim.refused, append(p.Notes, sim.notes...)
 		p.Changes = refusedChanges(db, snap)
 	} else {
-		changes, childNotes, err := e.planChildren(ctx, w, db, snap, sim)
+		changes, childNotes, rejected, err := e.planChildren(ctx, w, db, snap, sim)
 		if err != nil {
 			return nil, err
+		}
+		if rejected != nil {
+			sim.rejectedAt(rejected)
+			p.Path = sim.path
 		}
 		p.Notes = append(append(p.Notes, childNotes...), sim.notes...)
 		p.Changes = changes
@@ -421,7 +426,12 @@ func (e *Engine) fromObject(obj *unstructured.Unstructured, state dbState) (*v1a
 // A volume growth adds the PVCs it expands and plans the StatefulSets it
 // recreates. Each change gets its cost. The notes say which fields reconcile would
 // take back from hand edits, or take with --force-conflicts.
-func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Database, snap *snapshot, sim simulation) ([]Change, []string, error) {
+//
+// A child whose apply the API server rejects for good (422 Invalid, 400) is where
+// reconcile's step goes Failed: the children before it are written, it and those
+// after it are not (shown unchanged when they exist), and the rejection is
+// returned for the path.
+func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Database, snap *snapshot, sim simulation) ([]Change, []string, *childRejection, error) {
 	n := len(snap.obs.Children)
 	changes, notes, errs := make([]Change, n), make([][]string, n), make([]error, n)
 	grow, recreate := sim.grow, map[string]bool{}
@@ -449,8 +459,9 @@ func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Datab
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
+	rejected, err := firstRejection(snap, sim, changes, errs)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	var out []Change
 	var all []string
@@ -458,7 +469,13 @@ func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Datab
 		if c.Kind == "" {
 			continue // not written, and absent
 		}
-		if grow != nil && c.Phase == v1alpha1.PhaseDeploying {
+		if rejected != nil && i >= rejected.index {
+			if c.Before == nil {
+				continue // not created
+			}
+			c, notes[i] = NewChange(c.Phase, c.Kind, c.Before, c.Before), nil
+		}
+		if grow != nil && c.Phase == v1alpha1.PhaseDeploying && (rejected == nil || rejected.phase == v1alpha1.PhaseDeploying) {
 			// The growth expands the PVCs before it writes the StatefulSets.
 			for _, pvc := range grow.PVCs {
 				out = append(out, volumeChange(db.Namespace, pvc, grow))
@@ -469,7 +486,36 @@ func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Datab
 		out = append(out, c)
 		all = append(all, notes[i]...)
 	}
-	return out, all, nil
+	return out, all, rejected, nil
+}
+
+// childRejection is the first child, in the order reconcile writes them, whose
+// apply the API server rejects for good.
+type childRejection struct {
+	index int
+	phase v1alpha1.Phase
+	err   error
+}
+
+// firstRejection returns the first child whose dry run the API server rejected
+// for good, when reconcile's step that writes it can go Failed; any other error
+// of a child reconcile reaches is the plan's error.
+func firstRejection(snap *snapshot, sim simulation, changes []Change, errs []error) (*childRejection, error) {
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		cs := snap.obs.Children[i]
+		if (apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)) && sim.canFailWriting(cs.Phase) {
+			changes[i] = Change{} // absent, and not created
+			if live := snap.liveOf(cs.Ref); live != nil {
+				changes[i] = Change{Phase: cs.Phase, Kind: cs.Kind, Before: live}
+			}
+			return &childRejection{index: i, phase: cs.Phase, err: err}, nil
+		}
+		return nil, errors.Join(errs[i:]...)
+	}
+	return nil, nil
 }
 
 // planRecreate plans a StatefulSet that a volume growth recreates: its volume claim
@@ -567,6 +613,27 @@ type simulation struct {
 	refused string
 	grow    *phases.Growth
 	applied map[v1alpha1.Phase]bool
+	// writer is, for each phase whose children a step writes, the index in path of
+	// the phase that step is taken from.
+	writer map[v1alpha1.Phase]int
+}
+
+// canFailWriting reports whether the step that writes the children of phase p can
+// go Failed when the API server rejects one (phases.Rejected).
+func (sim *simulation) canFailWriting(p v1alpha1.Phase) bool {
+	i, ok := sim.writer[p]
+	return ok && phases.Allowed(sim.path[i], v1alpha1.PhaseFailed) && sim.path[i] != v1alpha1.PhaseVerifying
+}
+
+// rejectedAt ends the path where the step writing the rejected child goes Failed,
+// with the note of why.
+func (sim *simulation) rejectedAt(r *childRejection) {
+	i := sim.writer[r.phase]
+	from := sim.path[i]
+	sim.path = append(sim.path[:i+1:i+1], v1alpha1.PhaseFailed)
+	sim.notes = slices.DeleteFunc(sim.notes, func(n string) bool { return strings.HasPrefix(n, "reconcile goes Failed in ") })
+	msg := strings.Replace(r.err.Error(), "dry-run applying", "applying", 1)
+	sim.notes = append(sim.notes, fmt.Sprintf("reconcile goes Failed in %s: the API server rejected a child: %s", from, msg))
 }
 
 // simulate runs the state machine forward on the observation, as if every write
@@ -577,7 +644,7 @@ func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) si
 	o := *obs
 	o.Children = append([]phases.ChildState(nil), obs.Children...)
 	o.Dependencies = &phases.DependencyResult{}
-	sim := simulation{path: []v1alpha1.Phase{db.Phase()}, notes: notes, applied: map[v1alpha1.Phase]bool{}}
+	sim := simulation{path: []v1alpha1.Phase{db.Phase()}, notes: notes, applied: map[v1alpha1.Phase]bool{}, writer: map[v1alpha1.Phase]int{}}
 	for i := 0; i < 20; i++ {
 		d := phases.Decide(db, &o)
 		if d.Derived != "" && i == 0 {
@@ -608,6 +675,9 @@ func simulate(db *v1alpha1.Database, obs *phases.Observation, notes []string) si
 		}
 		simulateWrites(&o, d)
 		for _, p := range d.Apply {
+			if !sim.applied[p] {
+				sim.writer[p] = len(sim.path) - 1
+			}
 			sim.applied[p] = true
 		}
 		db.Status = d.Status
