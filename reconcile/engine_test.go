@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -824,5 +825,57 @@ func TestPlanOfARejectedChild(t *testing.T) {
 	}
 	if fmt.Sprint(changed) != "[Service/orders]" {
 		t.Errorf("reconcile wrote %v", changed)
+	}
+}
+
+// A volume growth deletes the StatefulSet (its pods left running) and creates it
+// again from the spec: a label added to it by hand goes with the deleted one. The
+// plan shows that too (it planned an apply over the live object, which keeps the
+// label: found by TestPlanPredictsReconcile).
+func TestPlanOfARecreatedStatefulSet(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if err := createStorageClasses(ctx, env.Client); err != nil {
+		t.Fatal(err)
+	}
+	ctl := startController(t, env.Client, h.ns)
+	ctl.enable(ctx)
+	spec := dbSpec{Engine: "postgres", Version: "16", Replicas: 1, Size: "1Gi", Class: classExpand}
+	target := func(s dbSpec) reconcile.Target {
+		return reconcile.Target{Namespace: h.ns, Name: "orders", Object: s.object(h.ns, "orders", nil)}
+	}
+	requireOutcome(t, h.reconcile(target(spec), time.Minute), reconcile.OutcomeReady)
+	if err := createVolumes(ctx, env.Client, h.ns, "orders", spec); err != nil {
+		t.Fatal(err)
+	}
+	ctl.resizing.Store(true)
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "orders"}}
+	if err := env.Client.Patch(ctx, sts, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"team":"payments"}}}`)),
+		client.FieldOwner("kubectl-edit")); err != nil {
+		t.Fatal(err)
+	}
+	spec.Size = "2Gi"
+	p, err := h.engine.Plan(ctx, target(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var planned []string
+	for _, c := range p.Changes {
+		if c.Kind == phases.KindStatefulSet && c.Name == "orders" {
+			for _, f := range c.Fields {
+				planned = append(planned, f.Path)
+			}
+		}
+	}
+	want := "[metadata.labels.team spec.volumeClaimTemplates[0].spec.resources.requests.storage]"
+	if fmt.Sprint(planned) != want {
+		t.Errorf("the plan changes %v of StatefulSet orders, want %s", planned, want)
+	}
+	requireOutcome(t, h.reconcile(target(spec), time.Minute), reconcile.OutcomeReady)
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sts), sts); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := sts.Labels["team"]; ok {
+		t.Errorf("the recreated StatefulSet has the label team: the plan said it goes")
 	}
 }

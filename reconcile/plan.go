@@ -518,49 +518,24 @@ func firstRejection(snap *snapshot, sim simulation, changes []Change, errs []err
 	return nil, nil
 }
 
-// planRecreate plans a StatefulSet that a volume growth recreates: its volume claim
-// templates cannot change in place, so the dry run applies the rest of it over the
-// live claim templates, and the planned object takes the new ones.
+// planRecreate plans a StatefulSet that a volume growth recreates: reconcile
+// deletes it (its pods left running) and creates it again from the spec, with the
+// new volume claim templates. What other managers set on it (a label added by
+// hand, a field another applier owns) goes with the deleted one, so it is not
+// planned as an apply over the live object but as a dry-run create of the spec,
+// under a generated name (the live one holds its own), which shows what the API
+// server creates.
 func (e *Engine) planRecreate(ctx context.Context, w *Writer, snap *snapshot, cs phases.ChildState) (Change, error) {
-	live := snap.liveOf(cs.Ref)
-	desired := cs.Desired.DeepCopy()
-	templates, _, _ := unstructured.NestedSlice(live.Object, "spec", "volumeClaimTemplates")
-	if err := unstructured.SetNestedSlice(desired.Object, templates, "spec", "volumeClaimTemplates"); err != nil {
-		return Change{}, err
-	}
-	// Another applier's fields go with the deleted StatefulSet: the recreated one
-	// is dbctl's alone, so a conflict here is none.
-	after, _, _, err := e.dryApply(ctx, w, desired, live)
+	body := cs.Desired.DeepCopy()
+	body.SetName("")
+	body.SetGenerateName(cs.Name + "-")
+	after, err := w.Create(ctx, body)
 	if err != nil {
 		return Change{}, err
 	}
-	if after == nil {
-		after = desired // the forced dry run was rejected: show what is created
-	}
-	wanted, _, _ := unstructured.NestedSlice(cs.Desired.Object, "spec", "volumeClaimTemplates")
-	merged := after.DeepCopy()
-	if err := unstructured.SetNestedSlice(merged.Object, mergeClaims(templates, wanted), "spec", "volumeClaimTemplates"); err != nil {
-		return Change{}, err
-	}
-	return NewChange(cs.Phase, cs.Kind, live, merged), nil
-}
-
-// mergeClaims is the live claim templates with the requested storage of the wanted
-// ones (by name): what the recreated StatefulSet will have.
-func mergeClaims(live, wanted []any) []any {
-	out := runtime.DeepCopyJSONValue(live).([]any)
-	for _, w := range wanted {
-		wm, _ := w.(map[string]any)
-		name, _, _ := unstructured.NestedString(wm, "metadata", "name")
-		size, found, _ := unstructured.NestedString(wm, "spec", "resources", "requests", "storage")
-		for _, l := range out {
-			lm, _ := l.(map[string]any)
-			if n, _, _ := unstructured.NestedString(lm, "metadata", "name"); n == name && found {
-				_ = unstructured.SetNestedField(lm, size, "spec", "resources", "requests", "storage")
-			}
-		}
-	}
-	return out
+	after.SetName(cs.Name)
+	after.SetGenerateName("")
+	return NewChange(cs.Phase, cs.Kind, snap.liveOf(cs.Ref), after), nil
 }
 
 func (e *Engine) planChild(ctx context.Context, w *Writer, db *v1alpha1.Database, snap *snapshot, cs phases.ChildState) (Change, []string, error) {
