@@ -15,20 +15,25 @@ import (
 
 // Kinds of the children.
 const (
-	KindSecret              = "Secret"
-	KindService             = "Service"
-	KindConfigMap           = "ConfigMap"
-	KindStatefulSet         = "StatefulSet"
-	KindPodDisruptionBudget = "PodDisruptionBudget"
+	KindSecret                = "Secret"
+	KindService               = "Service"
+	KindConfigMap             = "ConfigMap"
+	KindStatefulSet           = "StatefulSet"
+	KindPodDisruptionBudget   = "PodDisruptionBudget"
+	KindPersistentVolumeClaim = "PersistentVolumeClaim"
+	KindCronJob               = "CronJob"
+	KindJob                   = "Job"
 )
 
 // kindGVKs are the group, version and kind of every child kind.
 var kindGVKs = map[string]schema.GroupVersionKind{
-	KindSecret:              {Version: "v1", Kind: KindSecret},
-	KindService:             {Version: "v1", Kind: KindService},
-	KindConfigMap:           {Version: "v1", Kind: KindConfigMap},
-	KindStatefulSet:         {Group: "apps", Version: "v1", Kind: KindStatefulSet},
-	KindPodDisruptionBudget: {Group: "policy", Version: "v1", Kind: KindPodDisruptionBudget},
+	KindSecret:                {Version: "v1", Kind: KindSecret},
+	KindService:               {Version: "v1", Kind: KindService},
+	KindConfigMap:             {Version: "v1", Kind: KindConfigMap},
+	KindStatefulSet:           {Group: "apps", Version: "v1", Kind: KindStatefulSet},
+	KindPodDisruptionBudget:   {Group: "policy", Version: "v1", Kind: KindPodDisruptionBudget},
+	KindPersistentVolumeClaim: {Version: "v1", Kind: KindPersistentVolumeClaim},
+	KindCronJob:               {Group: "batch", Version: "v1", Kind: KindCronJob},
 }
 
 // Label keys every child carries (SPEC §2).
@@ -151,10 +156,12 @@ var childDefs = []childDef{
 	{v1alpha1.PhaseProvisioning, KindService, (*v1alpha1.Database).HeadlessServiceName, always, buildHeadlessService, nil},
 	{v1alpha1.PhaseProvisioning, KindService, (*v1alpha1.Database).ServiceName, always, buildService, nil},
 	{v1alpha1.PhaseProvisioning, KindService, (*v1alpha1.Database).ReadOnlyServiceName, replicatedOr(Absent), buildReadOnlyService, nil},
+	{v1alpha1.PhaseProvisioning, KindPersistentVolumeClaim, (*v1alpha1.Database).BackupPVCName, backupOr(Keep), buildBackupPVC, nil},
 	{v1alpha1.PhaseConfiguring, KindConfigMap, (*v1alpha1.Database).ConfigMapName, always, buildConfigMap, nil},
 	{v1alpha1.PhaseDeploying, KindStatefulSet, (*v1alpha1.Database).StatefulSetName, always, buildStatefulSet, nil},
 	{v1alpha1.PhaseDeploying, KindStatefulSet, (*v1alpha1.Database).ReplicaStatefulSetName, replicatedOr(IfPresent), buildReplicaStatefulSet, nil},
 	{v1alpha1.PhaseDeploying, KindPodDisruptionBudget, (*v1alpha1.Database).PodDisruptionBudgetName, replicatedOr(Absent), buildPDB, nil},
+	{v1alpha1.PhaseDeploying, KindCronJob, (*v1alpha1.Database).BackupCronJobName, backupOr(Absent), buildBackupCronJob, nil},
 }
 
 func always(*v1alpha1.Database) Want { return Present }

@@ -46,6 +46,17 @@ func TestChildrenPerEngine(t *testing.T) {
 				Parameters: map[string]v1alpha1.ParameterValue{"max_connections": "200", "port": "6000", "search_path": "app, 'public'"},
 			},
 		},
+		"mariadb-backup-restore.golden.yaml": {
+			ObjectMeta: metav1.ObjectMeta{Name: "reports", Namespace: "shop", UID: "22222222-2222-3333-4444-555555555555"},
+			Spec: v1alpha1.DatabaseSpec{
+				Engine: v1alpha1.EngineMariaDB, Version: "10.11", Replicas: ptr(int32(2)),
+				Storage: v1alpha1.StorageSpec{Size: resource.MustParse("10Gi")},
+				Backup: &v1alpha1.BackupSpec{Schedule: "CRON_TZ=UTC 30 2 * * *", Keep: 3,
+					Storage: v1alpha1.StorageSpec{Size: resource.MustParse("20Gi"), StorageClassName: &storageClass}},
+				Bootstrap:      &v1alpha1.BootstrapSpec{FromBackup: &v1alpha1.FromBackupSpec{Database: "orders"}},
+				DeletionPolicy: v1alpha1.DeletionDelete,
+			},
+		},
 		"mysql.golden.yaml": {
 			ObjectMeta: metav1.ObjectMeta{Name: "ledger", Namespace: "finance", UID: "66666666-7777-8888-9999-000000000000"},
 			Spec: v1alpha1.DatabaseSpec{
@@ -63,8 +74,46 @@ func TestChildrenPerEngine(t *testing.T) {
 	}
 }
 
+// deletionPolicy: Delete gives the Secrets their owner reference and the data
+// PVCs to the StatefulSets' garbage; Retain neither.
+func TestDeletionPolicy(t *testing.T) {
+	for policy, want := range map[v1alpha1.DeletionPolicy]struct {
+		secretOwners int
+		whenDeleted  string
+	}{v1alpha1.DeletionRetain: {0, "Retain"}, v1alpha1.DeletionDelete: {1, "Delete"}} {
+		db := testDB(v1alpha1.PhasePending, func(db *v1alpha1.Database) { db.Spec.DeletionPolicy = policy })
+		children, err := Desired(db, Inputs{Password: "pw", ReplicationPassword: "rpw"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range children {
+			switch c.Kind {
+			case KindSecret:
+				if n := len(c.Desired.GetOwnerReferences()); n != want.secretOwners {
+					t.Errorf("%s: %s has %d owner references", policy, c.ID(), n)
+				}
+			case KindStatefulSet:
+				got, _, _ := unstructured.NestedString(c.Desired.Object, "spec", "persistentVolumeClaimRetentionPolicy", "whenDeleted")
+				if got != want.whenDeleted {
+					t.Errorf("%s: %s whenDeleted %q", policy, c.ID(), got)
+				}
+			}
+		}
+		owned := &metav1.ObjectMeta{OwnerReferences: []metav1.OwnerReference{{Kind: "Database", Name: db.Name, UID: db.UID, Controller: ptrTo(true)}}}
+		if got := KeptOwned(db, KindSecret, owned); got != (policy == v1alpha1.DeletionRetain) {
+			t.Errorf("%s: KeptOwned = %v", policy, got)
+		}
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func withBackup(db *v1alpha1.Database) {
+	db.Spec.Backup = &v1alpha1.BackupSpec{Schedule: "0 3 * * *", Keep: 7, Storage: v1alpha1.StorageSpec{Size: resource.MustParse("5Gi")}}
+}
+
 func TestChildrenLabelsAndOwner(t *testing.T) {
-	db := testDB(v1alpha1.PhasePending)
+	db := testDB(v1alpha1.PhasePending, withBackup)
 	children, err := Desired(db, Inputs{Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
@@ -82,21 +131,33 @@ func TestChildrenLabelsAndOwner(t *testing.T) {
 			}
 		}
 		refs := c.Desired.GetOwnerReferences()
+		if c.Kind == KindSecret || c.Kind == KindPersistentVolumeClaim {
+			// deletionPolicy Retain (the default): the keys outlive the Database; the
+			// backups always do.
+			if len(refs) != 0 {
+				t.Errorf("%s: owner references %+v with deletionPolicy Retain", c.ID(), refs)
+			}
+			continue
+		}
 		if len(refs) != 1 || refs[0].UID != db.UID || refs[0].Kind != "Database" || refs[0].Controller == nil || !*refs[0].Controller {
 			t.Errorf("%s: owner references %+v", c.ID(), refs)
 		}
 	}
 	want := "Secret/orders-credentials Secret/orders-replication Service/orders-headless Service/orders Service/orders-ro " +
-		"ConfigMap/orders-config StatefulSet/orders StatefulSet/orders-replica PodDisruptionBudget/orders"
+		"PersistentVolumeClaim/orders-backups ConfigMap/orders-config StatefulSet/orders StatefulSet/orders-replica " +
+		"PodDisruptionBudget/orders CronJob/orders-backup"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Errorf("children = %s\nwant %s", got, want)
 	}
-	// One replica: the read-only Service and the PodDisruptionBudget are pruned,
-	// the replica StatefulSet scaled to 0 if it exists, the replication Secret kept.
+	// One replica, no backups: the read-only Service and the PodDisruptionBudget
+	// are pruned, the replica StatefulSet scaled to 0 if it exists, the
+	// replication Secret kept; the CronJob pruned, the backups kept.
 	db.Spec.Replicas = ptr(int32(1))
+	db.Spec.Backup = nil
 	children, _ = Desired(db, Inputs{Password: "pw"})
 	wantAt1 := map[string]Want{"Service/orders-ro": Absent, "PodDisruptionBudget/orders": Absent,
-		"StatefulSet/orders-replica": IfPresent, "Secret/orders-replication": Keep}
+		"StatefulSet/orders-replica": IfPresent, "Secret/orders-replication": Keep,
+		"CronJob/orders-backup": Absent, "PersistentVolumeClaim/orders-backups": Keep}
 	for _, c := range children {
 		w, special := wantAt1[c.String()]
 		if !special {

@@ -64,6 +64,7 @@ func (d Decision) Transition() bool { return d.From != d.To }
 // Database's condition helpers without touching the caller's object.
 type stepper struct {
 	db  *v1alpha1.Database
+	obs *Observation
 	now time.Time
 	d   Decision
 }
@@ -74,7 +75,7 @@ func newStep(db *v1alpha1.Database, obs *Observation) *stepper {
 	if c.Status.Endpoint == "" || c.Status.Endpoint != c.Endpoint() {
 		c.Status.Endpoint = c.Endpoint()
 	}
-	return &stepper{db: c, now: obs.Now}
+	return &stepper{db: c, obs: obs, now: obs.Now}
 }
 
 func (s *stepper) cond(t string, ok bool, reason, msg string) {
@@ -82,7 +83,23 @@ func (s *stepper) cond(t string, ok bool, reason, msg string) {
 	if ok {
 		st = metav1.ConditionTrue
 	}
+	s.setCondition(t, st, reason, msg)
+}
+
+func (s *stepper) setCondition(t string, st metav1.ConditionStatus, reason, msg string) {
 	s.db.SetCondition(t, st, reason, msg, s.now)
+}
+
+// finish completes the status of every decision: the conditions that do not
+// depend on the phase's step (kstatus's, BackedUp) and the last backup seen.
+func (s *stepper) finish() {
+	s.kstatus()
+	if s.obs != nil {
+		if b := s.obs.LastBackup; b != nil && (s.db.Status.LastBackup == nil || b.CompletedAt.After(s.db.Status.LastBackup.CompletedAt.Time)) {
+			s.db.Status.LastBackup = b.DeepCopy()
+		}
+		s.backups(s.obs)
+	}
 }
 
 // progress marks the Database not Ready, for reason (Progressing, WaitingForRollout …)
@@ -116,7 +133,7 @@ func (s *stepper) waitDependencies(obs *Observation) Decision {
 
 func (s *stepper) stay(w Wait, until time.Time, msg string) Decision {
 	s.d.Wait, s.d.WaitUntil, s.d.Message = w, until, msg
-	s.kstatus()
+	s.finish()
 	s.d.Status = s.db.Status
 	return s.d
 }
@@ -124,7 +141,7 @@ func (s *stepper) stay(w Wait, until time.Time, msg string) Decision {
 func (s *stepper) move(to v1alpha1.Phase, msg string, apply ...v1alpha1.Phase) Decision {
 	s.db.Status.Phase = to
 	s.d.To, s.d.Apply, s.d.Message = to, apply, msg
-	s.kstatus()
+	s.finish()
 	s.d.Status = s.db.Status
 	return s.d
 }

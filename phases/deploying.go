@@ -39,6 +39,16 @@ const (
 )
 
 // buildStatefulSet is the primary: StatefulSet <name>, one pod, <name>-0.
+// whenDeleted is what deleting the StatefulSet (with the Database) does to its
+// PVCs: deletionPolicy Retain keeps them (the data comes back with a Database of
+// the same name), Delete lets them go.
+func whenDeleted(db *v1alpha1.Database) appsv1.PersistentVolumeClaimRetentionPolicyType {
+	if db.Retained() {
+		return appsv1.RetainPersistentVolumeClaimRetentionPolicyType
+	}
+	return appsv1.DeletePersistentVolumeClaimRetentionPolicyType
+}
+
 func buildStatefulSet(db *v1alpha1.Database, e *engineSpec, _ Inputs) (any, error) {
 	return statefulSet(db, e, db.StatefulSetName(), RolePrimary, 1, SelectorLabels(db))
 }
@@ -78,7 +88,7 @@ func statefulSet(db *v1alpha1.Database, e *engineSpec, name, role string, replic
 			WithPodManagementPolicy(appsv1.ParallelPodManagement).
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(selector)).
 			WithPersistentVolumeClaimRetentionPolicy(appsv1ac.StatefulSetPersistentVolumeClaimRetentionPolicy().
-				WithWhenDeleted(appsv1.RetainPersistentVolumeClaimRetentionPolicyType).
+				WithWhenDeleted(whenDeleted(db)).
 				WithWhenScaled(appsv1.RetainPersistentVolumeClaimRetentionPolicyType)).
 			WithTemplate(podTemplate(db, e, role, hash)).
 			WithVolumeClaimTemplates(template)), nil
@@ -90,8 +100,10 @@ func statefulSet(db *v1alpha1.Database, e *engineSpec, name, role string, replic
 func podTemplate(db *v1alpha1.Database, e *engineSpec, role, hash string) *corev1ac.PodTemplateSpecApplyConfiguration {
 	labels := Labels(db)
 	labels[LabelRole] = role
+	c := container(db, e, role)
+	restore := restoreMount(db, role, c)
 	spec := corev1ac.PodSpec().
-		WithContainers(container(db, e, role)).
+		WithContainers(c).
 		WithVolumes(corev1ac.Volume().WithName(configVolume).
 			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(db.ConfigMapName())))
 	if e.bootstrap() {
@@ -101,6 +113,9 @@ func podTemplate(db *v1alpha1.Database, e *engineSpec, role, hash string) *corev
 			WithVolumes(corev1ac.Volume().WithName(replicationVolume).
 				WithSecret(corev1ac.SecretVolumeSource().WithSecretName(db.ReplicationSecretName()).
 					WithOptional(true).WithDefaultMode(0o440)))
+	}
+	if restore != nil {
+		spec.WithVolumes(restore)
 	}
 	if role == RoleReplica {
 		spec.WithAffinity(corev1ac.Affinity().WithPodAntiAffinity(corev1ac.PodAntiAffinity().

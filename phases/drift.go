@@ -24,7 +24,7 @@ import (
 // CPU in every dbctl process, most of a no-op reconcile; see BENCHMARKS.md.)
 func Owned(live *unstructured.Unstructured, fieldManager string) (*unstructured.Unstructured, error) {
 	switch live.GetKind() {
-	case KindSecret, KindService, KindConfigMap, KindStatefulSet, KindPodDisruptionBudget:
+	case KindSecret, KindService, KindConfigMap, KindStatefulSet, KindPodDisruptionBudget, KindPersistentVolumeClaim, KindCronJob:
 	default:
 		return nil, fmt.Errorf("no field extraction for kind %q", live.GetKind())
 	}

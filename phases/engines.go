@@ -52,7 +52,14 @@ func engineInput(db *v1alpha1.Database) engine.Input {
 	for k, v := range db.Spec.Parameters {
 		params[k] = string(v)
 	}
-	return engine.Input{Engine: engine.Name(db.Spec.Engine), Parameters: params, StorageSize: db.Spec.Storage.Size}
+	in := engine.Input{Engine: engine.Name(db.Spec.Engine), Parameters: params, StorageSize: db.Spec.Storage.Size}
+	if b := db.Spec.Backup; b != nil {
+		in.Backup = &engine.BackupInput{Keep: int(b.Keep)}
+	}
+	if b := db.Spec.Bootstrap; b != nil && b.FromBackup != nil {
+		in.Restore = &engine.RestoreInput{File: b.FromBackup.File}
+	}
+	return in
 }
 
 func secretEnv(name, secret, key string) *corev1ac.EnvVarApplyConfiguration {

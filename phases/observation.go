@@ -29,6 +29,11 @@ type Observation struct {
 	// Dependencies is the result of checking spec.dependencies; nil when they were
 	// not checked for this observation.
 	Dependencies *DependencyResult
+	// Backups is what the backup CronJob says; nil when there is none.
+	Backups *BackupState
+	// LastBackup is the newest complete backup found by the observation when the
+	// CronJob reported a success newer than status.lastBackup; nil otherwise.
+	LastBackup *v1alpha1.BackupRecord
 }
 
 // ChildState is one child and how its live object compares with the desired one.

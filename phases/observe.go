@@ -43,6 +43,9 @@ func Observe(db *v1alpha1.Database, children []Child, live Live, fieldManager st
 			if err != nil {
 				return nil, err
 			}
+			if KeptOwned(db, c.Kind, obj) {
+				drift = append(drift, "metadata.ownerReferences (deletionPolicy Retain keeps it when the Database is deleted)")
+			}
 			if obj.GetDeletionTimestamp() != nil {
 				// Being deleted (a volume growth recreates the StatefulSets): it is
 				// written again once it is gone.
@@ -75,11 +78,12 @@ func childWant(children []Child, ref Ref) Want {
 	return Keep
 }
 
-// adoptable: a credentials Secret without any controller is adopted (its owner
-// reference added), not refused: it is how a Secret restored from a backup comes
-// back, and its password is the one the data needs.
+// adoptable: a Secret or a PVC without any owner is taken as the Database's, not
+// refused: the Secrets and the backups PVC have none (deletionPolicy Retain keeps
+// them when the Database is deleted, for a Database of the same name to take
+// back), and a credentials Secret restored from a backup comes back without one.
 func adoptable(c Child, live *unstructured.Unstructured) bool {
-	return c.Kind == KindSecret && len(live.GetOwnerReferences()) == 0
+	return (c.Kind == KindSecret || c.Kind == KindPersistentVolumeClaim) && len(live.GetOwnerReferences()) == 0
 }
 
 // Workload is what the live StatefulSet runs with, as far as the state machine's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
@@ -67,9 +68,7 @@ func buildSecret(db *v1alpha1.Database, e *engineSpec, in Inputs) (any, error) {
 		data["ro-host"] = []byte(db.ReadOnlyHost())
 		data["ro-uri"] = []byte(e.uri(db, db.ReadOnlyHost(), in.Password))
 	}
-	return corev1ac.Secret(db.SecretName(), db.Namespace).
-		WithLabels(Labels(db)).
-		WithOwnerReferences(OwnerReference(db)).
+	return withKeyOwner(corev1ac.Secret(db.SecretName(), db.Namespace).WithLabels(Labels(db)), db).
 		WithType(corev1.SecretTypeOpaque).
 		WithData(data), nil
 }
@@ -77,14 +76,30 @@ func buildSecret(db *v1alpha1.Database, e *engineSpec, in Inputs) (any, error) {
 // buildReplicationSecret is the replication user's Secret: its own password,
 // generated once like the application's.
 func buildReplicationSecret(db *v1alpha1.Database, _ *engineSpec, in Inputs) (any, error) {
-	return corev1ac.Secret(db.ReplicationSecretName(), db.Namespace).
-		WithLabels(Labels(db)).
-		WithOwnerReferences(OwnerReference(db)).
+	return withKeyOwner(corev1ac.Secret(db.ReplicationSecretName(), db.Namespace).WithLabels(Labels(db)), db).
 		WithType(corev1.SecretTypeOpaque).
 		WithData(map[string][]byte{
 			"username": []byte(v1alpha1.ReplicationUsername),
 			"password": []byte(in.ReplicationPassword),
 		}), nil
+}
+
+// withKeyOwner gives a Secret its owner reference only with deletionPolicy Delete:
+// with Retain (the default) deleting the Database leaves its keys, which a
+// Database created again under the name adopts (a Secret without an owner).
+func withKeyOwner(s *corev1ac.SecretApplyConfiguration, db *v1alpha1.Database) *corev1ac.SecretApplyConfiguration {
+	if db.Retained() {
+		return s
+	}
+	return s.WithOwnerReferences(OwnerReference(db))
+}
+
+// KeptOwned reports whether live, a child the Database keeps when it is deleted
+// (deletionPolicy Retain: the Secrets), still has the Database's owner reference
+// (written by an earlier dbctl, or under Delete): the garbage collector would
+// delete it with the Database, so it is disowned.
+func KeptOwned(db *v1alpha1.Database, kind string, live metav1.Object) bool {
+	return kind == KindSecret && db.Retained() && live != nil && IsOwnedBy(live, db)
 }
 
 func servicePort(db *v1alpha1.Database, e *engineSpec) *corev1ac.ServicePortApplyConfiguration {

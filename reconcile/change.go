@@ -250,7 +250,7 @@ func FlowValue(v any) string {
 }
 
 // KindPersistentVolumeClaim is the kind of a data volume a growth expands.
-const KindPersistentVolumeClaim = "PersistentVolumeClaim"
+const KindPersistentVolumeClaim = phases.KindPersistentVolumeClaim
 
 // volumeChange is a PVC growth: its requested storage from g.From to g.To.
 func volumeChange(namespace, name string, g *phases.Growth) Change {

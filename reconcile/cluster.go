@@ -57,6 +57,13 @@ type cluster interface {
 	// did not create the PVC); with dryRun the API server only checks it (its
 	// admission refuses a PVC that cannot grow).
 	growVolume(ctx context.Context, namespace, name string, size resource.Quantity, dryRun bool) error
+	// latestBackup is the newest complete backup among db's backup Jobs (nil when
+	// none).
+	latestBackup(ctx context.Context, db *v1alpha1.Database) (*v1alpha1.BackupRecord, error)
+	// disown removes live's owner references (a merge patch with live's
+	// resourceVersion as a precondition): a Secret kept when the Database is
+	// deleted must not be collected with it.
+	disown(ctx context.Context, live *unstructured.Unstructured) (*unstructured.Unstructured, error)
 	// deleteOrphan deletes live, leaving its dependents (the pods of a
 	// StatefulSet), with its UID as a precondition; with dryRun the API server
 	// only checks it (the permission, the precondition).
@@ -186,6 +193,15 @@ func (k *kubeCluster) growVolume(ctx context.Context, namespace, name string, si
 		return fmt.Errorf("growing PersistentVolumeClaim %s/%s to %s: %w", namespace, name, size.String(), kube.Explain(err))
 	}
 	return nil
+}
+
+func (k *kubeCluster) disown(ctx context.Context, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	obj := live.DeepCopy()
+	patch := fmt.Sprintf(`{"metadata":{"ownerReferences":null,"resourceVersion":%q}}`, live.GetResourceVersion())
+	if err := k.e.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch)), client.FieldOwner(kube.FieldManager)); err != nil {
+		return nil, fmt.Errorf("removing the owner references of %s %s/%s: %w", live.GetKind(), live.GetNamespace(), live.GetName(), kube.Explain(err))
+	}
+	return obj, nil
 }
 
 func (k *kubeCluster) deleteOrphan(ctx context.Context, live *unstructured.Unstructured, dryRun bool) error {

@@ -35,6 +35,10 @@ type Engine struct {
 	ForceConflicts bool
 	// CreateNamespace creates a missing namespace (--create-namespace).
 	CreateNamespace bool
+	// BackupFirst takes a backup, and waits for it, before a change that restarts
+	// the primary, removes replicas or recreates the StatefulSets
+	// (--backup-first); a failed backup stops the run before that change.
+	BackupFirst bool
 	// Secrets, when set, learns every password the engine reads or generates, so
 	// that the command's output streams can redact it whatever prints it.
 	Secrets *redact.Set
@@ -110,6 +114,8 @@ type run struct {
 	writes int
 	// lastRetried is the last error retried with backoff.
 	lastRetried error
+	// backedUp is set once --backup-first took its backup.
+	backedUp bool
 	// expected are, following a saved plan, the states the children must have:
 	// the recorded ones, then those of this run's own writes.
 	expected map[phases.Ref]ObjectState

@@ -53,6 +53,8 @@ type memCluster struct {
 	volumes     []corev1.PersistentVolumeClaim
 	noResize    bool
 	noExpansion bool
+	// backup is what latestBackup returns.
+	backup *v1alpha1.BackupRecord
 }
 
 func newMemCluster(db *v1alpha1.Database) *memCluster {
@@ -226,6 +228,29 @@ func (m *memCluster) delete(_ context.Context, live *unstructured.Unstructured) 
 	delete(m.objs, ref)
 	m.ops = append(m.ops, "delete "+ref.String())
 	return nil
+}
+
+func (m *memCluster) latestBackup(context.Context, *v1alpha1.Database) (*v1alpha1.BackupRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.backup.DeepCopy(), m.check("backups", "Job/*")
+}
+
+func (m *memCluster) disown(_ context.Context, live *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ref := refOf(live)
+	if err := m.check("disown", ref.String()); err != nil {
+		return nil, err
+	}
+	obj := m.objs[ref]
+	if obj == nil {
+		return nil, kerrors.NewNotFound(schema.GroupResource{Resource: "secrets"}, ref.Name)
+	}
+	obj.SetOwnerReferences(nil)
+	obj.SetResourceVersion(m.nextRV())
+	m.ops = append(m.ops, "disown "+ref.String())
+	return obj.DeepCopy(), nil
 }
 
 func (m *memCluster) listVolumes(context.Context, *v1alpha1.Database) ([]corev1.PersistentVolumeClaim, error) {

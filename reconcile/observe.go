@@ -84,12 +84,31 @@ func observe(ctx context.Context, c cluster, db *v1alpha1.Database, pending map[
 			return nil, err
 		}
 	}
+	if err := observeBackups(ctx, c, db, s); err != nil {
+		return nil, err
+	}
 	if phases.NeedsVolumes(db, s.obs) {
 		if s.obs.Volumes, err = observeVolumes(ctx, c, db, s); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
+}
+
+// observeBackups reads what the backup CronJob says and, when it reports a backup
+// newer than status.lastBackup, the newest backup's record from its Job.
+func observeBackups(ctx context.Context, c cluster, db *v1alpha1.Database, s *snapshot) error {
+	st := phases.BackupStateOf(s.live[phases.Ref{Kind: phases.KindCronJob, Name: db.BackupCronJobName()}])
+	s.obs.Backups = st
+	if st == nil || st.LastSuccess.IsZero() {
+		return nil
+	}
+	if last := db.Status.LastBackup; last != nil && !st.LastSuccess.After(last.CompletedAt.Time) {
+		return nil
+	}
+	rec, err := c.latestBackup(ctx, db)
+	s.obs.LastBackup = rec
+	return err
 }
 
 // observeVolumes reads the Database's data PVCs; when a growth is wanted, each one

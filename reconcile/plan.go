@@ -105,6 +105,26 @@ func (p *Plan) HasChanges() bool {
 	return add+change+destroy > 0 || len(p.Path) > 1 || p.New
 }
 
+// backupFirstNote says, for --backup-first, which changes a backup is taken before.
+func backupFirstNote(db *v1alpha1.Database, changes []Change) []string {
+	var risky []string
+	for _, c := range changes {
+		for _, e := range c.Cost {
+			if e.Class == CostRestartsPrimary || e.Class == CostRemovesReplicas || e.Class == CostRecreatesStatefulSet {
+				risky = append(risky, c.ID()+" ("+CostText(c.Cost)+")")
+				break
+			}
+		}
+	}
+	if len(risky) == 0 {
+		return nil
+	}
+	if db.Spec.Backup == nil {
+		return []string{"--backup-first: " + strings.Join(risky, "; ") + " needs a backup first, but the Database has no spec.backup: reconcile would stop with exit 1"}
+	}
+	return []string{"--backup-first: a backup is taken, and must complete, before " + strings.Join(risky, "; ")}
+}
+
 // OfflineUID stands in for the UID of a Database that does not exist yet (offline,
 // or a new Database whose dry-run create invented one): the children's owner
 // references show it instead of a UID that would change with every plan.
@@ -157,6 +177,9 @@ func (e *Engine) Plan(ctx context.Context, t Target) (*Plan, error) {
 		}
 		p.Notes = append(append(p.Notes, childNotes...), sim.notes...)
 		p.Changes = changes
+		if e.BackupFirst {
+			p.Notes = append(p.Notes, backupFirstNote(db, changes)...)
+		}
 	}
 	if p.Saved, err = saved(t, p.live, db, snap, append([]Change{p.Database}, p.Changes...)); err != nil {
 		return nil, err
@@ -373,7 +396,7 @@ func (e *Engine) planChildren(ctx context.Context, w *Writer, db *v1alpha1.Datab
 				changes[i], errs[i] = e.planRecreate(ctx, w, snap, cs)
 				return
 			}
-			changes[i], notes[i], errs[i] = e.planChild(ctx, w, snap, cs)
+			changes[i], notes[i], errs[i] = e.planChild(ctx, w, db, snap, cs)
 		}()
 	}
 	wg.Wait()
@@ -437,7 +460,7 @@ func mergeClaims(live, wanted []any) []any {
 	return out
 }
 
-func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs phases.ChildState) (Change, []string, error) {
+func (e *Engine) planChild(ctx context.Context, w *Writer, db *v1alpha1.Database, snap *snapshot, cs phases.ChildState) (Change, []string, error) {
 	live := snap.liveOf(cs.Ref)
 	if cs.Prune {
 		return NewChange(cs.Phase, cs.Kind, live, nil), nil, nil
@@ -459,6 +482,10 @@ func (e *Engine) planChild(ctx context.Context, w *Writer, snap *snapshot, cs ph
 	after, conflict, took, err := e.dryApply(ctx, w, cs.Desired, live)
 	if err != nil {
 		return Change{}, nil, err
+	}
+	if phases.KeptOwned(db, cs.Kind, after) {
+		after = after.DeepCopy() // reconcile removes it after the apply
+		after.SetOwnerReferences(nil)
 	}
 	c := NewChange(cs.Phase, cs.Kind, live, after)
 	p := &Plan{}

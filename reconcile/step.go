@@ -96,6 +96,9 @@ func (r *run) decide(ctx context.Context) (phases.Decision, *snapshot, error) {
 // step to Failed. Only a step whose writes all succeeded, and wrote something,
 // counts towards maxWrites: a transient failure is retried, not non-convergence.
 func (r *run) write(ctx context.Context, d phases.Decision, snap *snapshot) (phases.Decision, error) {
+	if err := r.backupFirst(ctx, d, snap); err != nil {
+		return d, err
+	}
 	wrote := false
 	for _, p := range d.Apply {
 		wctx := ctx
@@ -208,6 +211,14 @@ func (r *run) writeChild(ctx context.Context, s *snapshot, cs phases.ChildState)
 		return Change{}, nil, err
 	}
 	r.wrote(cs.Ref, after)
+	if phases.KeptOwned(r.db, cs.Kind, after) {
+		// The owner reference came from an earlier create, which the apply cannot
+		// take back: a patch removes it.
+		if after, err = r.c.disown(ctx, after); err != nil {
+			return Change{}, nil, err
+		}
+		r.wrote(cs.Ref, after)
+	}
 	if created {
 		return NewChange(cs.Phase, cs.Kind, nil, after, cs.Generated...), took, nil
 	}

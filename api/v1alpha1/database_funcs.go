@@ -21,6 +21,9 @@ const (
 	// conditions, for Flux and other tools that compute readiness with kstatus.
 	ConditionReconciling = "Reconciling"
 	ConditionStalled     = "Stalled"
+	// ConditionBackedUp is set when spec.backup is: True while the last scheduled
+	// backup succeeded, False when it failed (or none has completed yet).
+	ConditionBackedUp = "BackedUp"
 )
 
 // Condition reasons.
@@ -39,6 +42,9 @@ const (
 	ReasonSpecChanged               = "SpecChanged"
 	ReasonAvailable                 = "Available"
 	ReasonNoDependencies            = "NoDependencies"
+	ReasonBackupSucceeded           = "BackupSucceeded"
+	ReasonBackupFailed              = "BackupFailed"
+	ReasonNoBackupYet               = "NoBackupYet"
 )
 
 // Defaults applied when a field is absent; the same as the CRD's +kubebuilder:default markers.
@@ -66,6 +72,12 @@ func (db *Database) Default() {
 	}
 	if db.Spec.Credentials.Username == "" {
 		db.Spec.Credentials.Username = DefaultUsername
+	}
+	if db.Spec.DeletionPolicy == "" {
+		db.Spec.DeletionPolicy = DeletionRetain
+	}
+	if db.Spec.Backup != nil && db.Spec.Backup.Keep == 0 {
+		db.Spec.Backup.Keep = DefaultBackupKeep
 	}
 	for i := range db.Spec.Dependencies {
 		if db.Spec.Dependencies[i].Timeout == nil {
@@ -142,6 +154,19 @@ func (db *Database) ReplicationSecretName() string { return db.Name + "-replicat
 
 // ReadOnlyServiceName is the replicas' Service, "<name>-ro".
 func (db *Database) ReadOnlyServiceName() string { return db.Name + "-ro" }
+
+// BackupCronJobName is the scheduled backups' CronJob, "<name>-backup".
+func (db *Database) BackupCronJobName() string { return db.Name + "-backup" }
+
+// BackupPVCName is the PVC of the backups, "<name>-backups".
+func (db *Database) BackupPVCName() string { return BackupPVCNameOf(db.Name) }
+
+// BackupPVCNameOf is the PVC of the backups of Database name, "<name>-backups".
+func BackupPVCNameOf(name string) string { return name + "-backups" }
+
+// Retained reports whether deleting the Database leaves its Secrets and data PVCs
+// (spec.deletionPolicy Retain, the default).
+func (db *Database) Retained() bool { return db.Spec.DeletionPolicy != DeletionDelete }
 
 // Replicated reports whether the Database has replicas besides its primary.
 func (db *Database) Replicated() bool { return db.ReplicaCount() > 1 }

@@ -47,6 +47,11 @@ const (
 	// the replica StatefulSet <name>-replica's controller-revision-hash label
 	// (<name>-replica-<hash of up to 10 characters>) must stay within 63 characters.
 	MaxReplicatedNameLength = 44
+	// MaxBackupNameLength is the longest name of a Database with spec.backup: the
+	// CronJob <name>-backup must leave room for its Jobs' suffix (52 characters).
+	MaxBackupNameLength = 45
+	// DefaultBackupKeep is spec.backup.keep when absent.
+	DefaultBackupKeep = 7
 	// ReplicationUsername is the replication user of every Database; the
 	// application user cannot take its name.
 	ReplicationUsername = "replicator"
@@ -120,6 +125,90 @@ type DatabaseSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Verify VerifySpec `json:"verify,omitempty"`
+
+	// Backup schedules logical backups of the application database into the PVC
+	// <name>-backups (a CronJob <name>-backup). Removing it removes the CronJob,
+	// never the backups.
+	// +optional
+	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// Bootstrap says how a new Database's data begins: empty (the default), or
+	// restored from another Database's backup. It applies only when the primary's
+	// data directory is empty: a restore never overwrites data.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="bootstrap is immutable: it applies only when the Database is created"
+	Bootstrap *BootstrapSpec `json:"bootstrap,omitempty"`
+
+	// DeletionPolicy says what deleting the Database (kubectl delete, a GitOps
+	// prune) does to its data and keys. Retain (the default): the credentials and
+	// replication Secrets and the data PVCs stay, with no owner reference, and a
+	// Database created again under the same name adopts them (same password, same
+	// data). Delete: they go with the Database. The backups PVC always stays.
+	// +optional
+	// +kubebuilder:default=Retain
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// DeletionPolicy is what deleting a Database does to its data and keys.
+// +kubebuilder:validation:Enum=Retain;Delete
+type DeletionPolicy string
+
+// The deletion policies.
+const (
+	DeletionRetain DeletionPolicy = "Retain"
+	DeletionDelete DeletionPolicy = "Delete"
+)
+
+// BackupSpec schedules backups: each engine's own logical dump of the application
+// database (pg_dump, mariadb-dump; never the users or their password hashes), taken
+// from the primary, checksummed, written under a temporary name and renamed when
+// complete.
+type BackupSpec struct {
+	// Schedule is when backups run, in cron format ("0 3 * * *"), in the
+	// controller manager's time zone unless it starts with CRON_TZ=.
+	// +required
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^((CRON_TZ|TZ)=[A-Za-z0-9_+/-]+ )?(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[^ ]+( [^ ]+){4})$`
+	Schedule string `json:"schedule"`
+
+	// Keep is how many complete backups are kept; older ones are removed only after
+	// a new one is complete.
+	// +optional
+	// +kubebuilder:default=7
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Keep int32 `json:"keep,omitempty"`
+
+	// Storage is the PVC <name>-backups that holds the backups. It is never deleted
+	// by dbctl and never owned by the Database.
+	// +required
+	Storage StorageSpec `json:"storage"`
+}
+
+// BootstrapSpec is how a new Database's data begins.
+type BootstrapSpec struct {
+	// FromBackup restores a backup of another Database of the namespace before the
+	// new primary opens to clients; the new Database keeps its own users and
+	// passwords (the dumps hold none).
+	// +optional
+	FromBackup *FromBackupSpec `json:"fromBackup,omitempty"`
+}
+
+// FromBackupSpec names the backup to restore.
+type FromBackupSpec struct {
+	// Database is the source Database's name: its backups are in the PVC
+	// <database>-backups of this namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=51
+	// +kubebuilder:validation:Pattern=`^[a-z]([-a-z0-9]*[a-z0-9])?$`
+	Database string `json:"database"`
+
+	// File is a backup's file name in that PVC; empty: the latest complete one.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._-]*$`
+	File string `json:"file,omitempty"`
 }
 
 // ParameterValue is the value of one engine setting: one line (a line break would
@@ -226,6 +315,25 @@ type DatabaseStatus struct {
 	// Endpoint is the client address, <name>.<namespace>.svc:<port>.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
+
+	// LastBackup is the last complete backup dbctl has seen (a scheduled one, or
+	// dbctl backup's); nil before the first.
+	// +optional
+	LastBackup *BackupRecord `json:"lastBackup,omitempty"`
+}
+
+// BackupRecord is one complete, checksummed backup.
+type BackupRecord struct {
+	// File is its name in the PVC <name>-backups.
+	File string `json:"file"`
+	// SizeBytes and SHA256 are the file's size and checksum.
+	SizeBytes int64  `json:"sizeBytes"`
+	SHA256    string `json:"sha256"`
+	// CompletedAt is when it was complete.
+	CompletedAt metav1.Time `json:"completedAt"`
+	// Job is the Job that took it.
+	// +optional
+	Job string `json:"job,omitempty"`
 }
 
 // Database is a database (PostgreSQL, MariaDB or MySQL) run as a primary
@@ -243,6 +351,9 @@ type DatabaseStatus struct {
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 51",message="metadata.name must be at most 51 characters so that every child name is a valid DNS label"
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must be a DNS-1035 label: lowercase letters, digits and '-', starting with a letter"
 // +kubebuilder:validation:XValidation:rule="!has(self.spec.replicas) || self.spec.replicas <= 1 || size(self.metadata.name) <= 44",message="metadata.name must be at most 44 characters with spec.replicas above 1, so that the replica StatefulSet <name>-replica's pods get valid labels"
+// +kubebuilder:validation:XValidation:rule="self.spec.engine != 'mysql' || (!has(self.spec.backup) && (!has(self.spec.bootstrap) || !has(self.spec.bootstrap.fromBackup)))",message="spec.backup and spec.bootstrap.fromBackup need engine postgres or mariadb: mysql runs the official image's entrypoint, without dbctl's scripts"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.backup) || size(self.metadata.name) <= 45",message="metadata.name must be at most 45 characters with spec.backup, so that the CronJob <name>-backup's Jobs get valid names"
+// +kubebuilder:validation:XValidation:rule="!has(self.spec.bootstrap) || !has(self.spec.bootstrap.fromBackup) || self.spec.bootstrap.fromBackup.database != self.metadata.name",message="spec.bootstrap.fromBackup.database: a Database cannot be restored from its own backups"
 // +kubebuilder:validation:XValidation:rule="self.spec.engine != 'mysql' || !has(self.spec.replicas) || self.spec.replicas <= 1",message="spec.replicas: engine mysql runs one instance only: use engine mariadb for a primary with streaming replicas, or replicas: 1"
 type Database struct {
 	metav1.TypeMeta   `json:",inline"`

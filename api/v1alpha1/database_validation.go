@@ -32,12 +32,17 @@ var (
 	usernamePattern   = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,31}$`)
 	dependencyPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	tcpPattern        = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?:[0-9]{1,5}$`)
+	schedulePattern   = regexp.MustCompile(`^((CRON_TZ|TZ)=[A-Za-z0-9_+/-]+ )?(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|[^ ]+( [^ ]+){4})$`)
+	backupFilePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 )
 
 const (
 	maxVersionLength          = 16
 	maxImageLength            = 512
 	maxStorageClassNameLength = 253
+	maxScheduleLength         = 128
+	maxBackupKeep             = 1000
+	maxBackupFileLength       = 253
 	maxParameterValueLength   = 1024
 	maxDependencyNameLength   = 63
 	maxURLLength              = 2048
@@ -68,6 +73,10 @@ func (db *Database) Validate() field.ErrorList {
 	var errs field.ErrorList
 	errs = append(errs, validateMetadata(db, field.NewPath("metadata"))...)
 	errs = append(errs, db.Spec.validate(field.NewPath("spec"))...)
+	if b := db.Spec.Bootstrap; b != nil && b.FromBackup != nil && b.FromBackup.Database == db.Name && db.Name != "" {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "bootstrap", "fromBackup", "database"), b.FromBackup.Database,
+			"a Database cannot be restored from its own backups"))
+	}
 	return errs
 }
 
@@ -82,6 +91,10 @@ func validateMetadata(db *Database, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(path.Child("name"), name, fmt.Sprintf(
 				"must be at most %d characters so that every child name (<name>-credentials, <name>-headless, pods, PVCs data-<name>-<ordinal>) is a valid DNS label, got %d",
 				MaxNameLength, n)))
+		} else if db.Spec.Backup != nil && n > MaxBackupNameLength {
+			errs = append(errs, field.Invalid(path.Child("name"), name, fmt.Sprintf(
+				"must be at most %d characters with spec.backup, so that the CronJob <name>-backup's Jobs get valid names, got %d",
+				MaxBackupNameLength, n)))
 		} else if r := db.Spec.Replicas; r != nil && *r > 1 && n > MaxReplicatedNameLength {
 			errs = append(errs, field.Invalid(path.Child("name"), name, fmt.Sprintf(
 				"must be at most %d characters with spec.replicas above 1, so that the replica StatefulSet <name>-replica's pods get valid labels, got %d",
@@ -162,6 +175,57 @@ func (s *DatabaseSpec) validate(path *field.Path) field.ErrorList {
 
 	errs = append(errs, validateDependencies(s.Dependencies, path.Child("dependencies"))...)
 	errs = append(errs, validatePositiveDuration(s.Verify.Timeout, path.Child("verify", "timeout"))...)
+	errs = append(errs, s.Backup.validate(path.Child("backup"))...)
+	errs = append(errs, s.Bootstrap.validate(path.Child("bootstrap"))...)
+	if s.Engine == EngineMySQL && (s.Backup != nil || s.Bootstrap != nil && s.Bootstrap.FromBackup != nil) {
+		errs = append(errs, field.Invalid(path.Child("engine"), string(s.Engine),
+			"spec.backup and spec.bootstrap.fromBackup need engine postgres or mariadb: mysql runs the official image's entrypoint, without dbctl's scripts"))
+	}
+	switch s.DeletionPolicy {
+	case "", DeletionRetain, DeletionDelete:
+	default:
+		errs = append(errs, field.Invalid(path.Child("deletionPolicy"), string(s.DeletionPolicy),
+			"must be Retain or Delete, got "+quote(string(s.DeletionPolicy))))
+	}
+	return errs
+}
+
+func (b *BackupSpec) validate(path *field.Path) field.ErrorList {
+	if b == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	switch {
+	case b.Schedule == "":
+		errs = append(errs, field.Required(path.Child("schedule"), `required: a cron schedule such as "0 3 * * *"`))
+	case utf8.RuneCountInString(b.Schedule) > maxScheduleLength:
+		errs = append(errs, tooLong(path.Child("schedule"), maxScheduleLength, utf8.RuneCountInString(b.Schedule)))
+	case !schedulePattern.MatchString(b.Schedule):
+		errs = append(errs, field.Invalid(path.Child("schedule"), b.Schedule,
+			`must be a cron schedule of five fields ("0 3 * * *") or @hourly, @daily, @weekly, @monthly, @yearly, optionally after CRON_TZ=ZONE, got `+quote(b.Schedule)))
+	}
+	if b.Keep != 0 && (b.Keep < 1 || b.Keep > maxBackupKeep) {
+		errs = append(errs, field.Invalid(path.Child("keep"), b.Keep, fmt.Sprintf("must be between 1 and %d, got %d", maxBackupKeep, b.Keep)))
+	}
+	return append(errs, b.Storage.validate(path.Child("storage"))...)
+}
+
+func (b *BootstrapSpec) validate(path *field.Path) field.ErrorList {
+	if b == nil || b.FromBackup == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	f, p := b.FromBackup, path.Child("fromBackup")
+	switch {
+	case f.Database == "":
+		errs = append(errs, field.Required(p.Child("database"), "required: the name of the Database whose backups to restore"))
+	case utf8.RuneCountInString(f.Database) > MaxNameLength || !namePattern.MatchString(f.Database):
+		errs = append(errs, field.Invalid(p.Child("database"), f.Database, "must be a Database name, got "+quote(f.Database)))
+	}
+	if f.File != "" && (utf8.RuneCountInString(f.File) > maxBackupFileLength || !backupFilePattern.MatchString(f.File)) {
+		errs = append(errs, field.Invalid(p.Child("file"), f.File,
+			"must be a backup's file name (letters, digits, '.', '_', '-'; no '/'), got "+quote(f.File)))
+	}
 	return errs
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -185,6 +186,7 @@ func newManager(opts *Options, clients *cmdutil.Clients, log logr.Logger) (manag
 		&corev1.Service{}:               {Label: managed},
 		&appsv1.StatefulSet{}:           {Label: managed},
 		&policyv1.PodDisruptionBudget{}: {Label: managed},
+		&batchv1.CronJob{}:              {Label: managed},
 	}}
 	if ns := watched(clients); ns != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{ns: {}}
@@ -264,6 +266,7 @@ func register(mgr manager.Manager, r *Reconciler, opts *Options) error {
 		Owns(&corev1.Service{}).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&batchv1.CronJob{}).
 		// Unique names are checked per process: tests run several managers in one.
 		WithOptions(ctrlcontroller.Options{MaxConcurrentReconciles: opts.Concurrency, SkipNameValidation: ptr.To(true)}).
 		Complete(r)

@@ -35,6 +35,7 @@ type Options struct {
 	NoDiff           bool
 	ShowObjects      bool
 	Out              string
+	BackupFirst      bool
 }
 
 // NewCmdPlan builds `dbctl plan`. runF replaces run in tests.
@@ -107,6 +108,12 @@ succeeded; the "!" lines say reconcile would stop).`,
 	}
 	cmd.ValidArgsFunction = cmdutil.CompleteDatabaseNames(f)
 	opts.Input.AddFlags(cmd)
+	addFlags(cmd, opts)
+	return cmd
+}
+
+// addFlags adds the command's flags to cmd, bound to opts.
+func addFlags(cmd *cobra.Command, opts *Options) {
 	fl := cmd.Flags()
 	fl.StringVarP(&opts.Output, "output", "o", "text", "plan format: text or json")
 	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
@@ -116,9 +123,9 @@ succeeded; the "!" lines say reconcile would stop).`,
 	fl.DurationVar(&opts.Timeout, "timeout", 2*time.Minute, "how long the plan may take")
 	fl.BoolVar(&opts.NoDiff, "no-diff", false, "leave out the unified diffs of updates (the changed fields stay)")
 	fl.BoolVar(&opts.ShowObjects, "show-objects", false, "show the whole object of each create instead of its key fields")
+	fl.BoolVar(&opts.BackupFirst, "backup-first", false, "plan as reconcile --backup-first: say which changes a backup is taken before")
 	fl.StringVar(&opts.Out, "out", "", "also save the plan to FILE, for reconcile --plan FILE")
 	_ = cmd.MarkFlagFilename("out", "json")
-	return cmd
 }
 
 func run(ctx context.Context, opts *Options) error {
@@ -310,7 +317,7 @@ func planOnline(ctx context.Context, opts *Options) ([]*reconcile.Plan, []render
 	if err != nil {
 		return nil, nil, err
 	}
-	engine := &reconcile.Engine{Client: clients.Client, ForceConflicts: opts.ForceConflicts}
+	engine := &reconcile.Engine{Client: clients.Client, ForceConflicts: opts.ForceConflicts, BackupFirst: opts.BackupFirst}
 	if opts.Factory != nil {
 		engine.Secrets = opts.Factory.Secrets
 	}

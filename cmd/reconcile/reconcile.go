@@ -45,6 +45,7 @@ type Options struct {
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
 	PlanFile         string
+	BackupFirst      bool
 	// ShardFlag is --shard INDEX/COUNT; Shard is its parsed value (zero: no sharding).
 	ShardFlag string
 	Shard     cmdutil.Shard
@@ -125,6 +126,12 @@ makes on its own (pods becoming ready) are no difference.`,
 	}
 	cmd.ValidArgsFunction = cmdutil.CompleteDatabaseNames(f)
 	opts.Input.AddFlags(cmd)
+	addFlags(cmd, opts)
+	return cmd
+}
+
+// addFlags adds the command's flags to cmd, bound to opts.
+func addFlags(cmd *cobra.Command, opts *Options) {
 	fl := cmd.Flags()
 	fl.DurationVar(&opts.Timeout, "timeout", 5*time.Minute, "how long the run may take before it stops with exit 3")
 	fl.IntVar(&opts.Concurrency, "concurrency", 4, "how many Databases are reconciled at once")
@@ -137,10 +144,10 @@ makes on its own (pods becoming ready) are no difference.`,
 	fl.Float64Var(&opts.DependencyQPS, "dependency-qps", resilience.DefaultQPS, "checks per second allowed per dependency")
 	fl.IntVar(&opts.BreakerThreshold, "breaker-threshold", 5, "consecutive failures that open a dependency's circuit breaker")
 	fl.DurationVar(&opts.BreakerCooldown, "breaker-cooldown", time.Minute, "how long an open circuit breaker waits before one probe")
+	fl.BoolVar(&opts.BackupFirst, "backup-first", false, "take a backup (spec.backup), and wait for it, before a change that restarts the primary, removes replicas or recreates the StatefulSets; a failed backup stops the run (exit 1) before that change")
 	fl.StringVar(&opts.PlanFile, "plan", "", "apply exactly the plan saved by plan --out FILE, or refuse it when anything changed since")
 	_ = cmd.MarkFlagFilename("plan", "json")
 	fl.StringVar(&opts.ShardFlag, "shard", "", "INDEX/COUNT: reconcile only the Databases whose hash of namespace/name modulo COUNT is INDEX (0-based)")
-	return cmd
 }
 
 func run(ctx context.Context, opts *Options) error {
@@ -191,6 +198,7 @@ func run(ctx context.Context, opts *Options) error {
 		}},
 		ForceConflicts:  forceConflicts,
 		CreateNamespace: opts.CreateNamespace,
+		BackupFirst:     opts.BackupFirst,
 		Secrets:         opts.Factory.Secrets,
 		Events:          progress.event,
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dbctl-io/dbctl/cmd/backup"
 	"github.com/dbctl-io/dbctl/cmd/breaker"
 	"github.com/dbctl-io/dbctl/cmd/cmdutil"
 	"github.com/dbctl-io/dbctl/cmd/controller"
@@ -67,6 +68,7 @@ or to a retryable stop, and prints what it changes.
 	cmd.AddCommand(
 		version.NewCmdVersion(f, nil),
 		controller.NewCmdController(f, nil),
+		backup.NewCmdBackup(f, nil),
 		install.NewCmdInstall(f, nil),
 		plan.NewCmdPlan(f, nil),
 		reconcilecmd.NewCmdReconcile(f, nil),

@@ -7,7 +7,8 @@
 //
 //	Files(Input) (map[string]string, error)  // ConfigMap data: file name -> content
 //	ConfigHash(Input) (string, error)        // hash of the config files only (pod annotation)
-//	Layout(Name) (Paths, error)              // mounts, data dir, socket dir, port, uid/gid, command, probe
+//	Layout(Name) (Paths, error)              // mounts, data dir, socket dir, port, uid/gid, command, probe, backup command
+//	ParseBackupResult(string) (BackupResult, error) // a backup Job's termination message
 //
 // Files per engine:
 //
@@ -15,6 +16,11 @@
 //	mariadb   my.cnf, bootstrap.sh, ready.sh
 //	mysql     my.cnf only: the official image's entrypoint runs one instance
 //	          (byte for byte what phases rendered before this package)
+//
+// and, for postgres and mariadb, only when the caller asks (Input.Backup,
+// Input.Restore; see Backups and Restore below): backup.sh, and a bootstrap.sh
+// with the restore. Without them the files are exactly those above, so no
+// existing Database's ConfigMap changes.
 //
 // ConfigHash covers Paths.ConfigFiles only: a change to a script does not restart
 // running servers (a pod runs the new script at its next start), and neither does
@@ -171,6 +177,83 @@
 // loop (by hand, or the OOM killer choosing a 3 MB shell over the server) would
 // cause such a restart.
 //
+// # Backups
+//
+// backup.sh (Input.Backup) is the backup Job's command: BackupInput says what
+// the Job must provide (image, uid 999, the ConfigMap at ConfigDir, the backups
+// PVC at BackupDir, the environment EnvPrimaryHost (the read-write Service's
+// host), EnvPort, EnvDatabase, EnvUser, EnvPassword, optional EnvWaitTimeout and
+// EnvTerminationLog). It is rendered from scripts/common/backup.sh and the
+// engine's scripts/<engine>/backup-dump.sh, with Keep written into it. It
+// guarantees:
+//
+//   - the dump holds the application database only, in the engine's own
+//     logical format, and never a user or a password hash: PostgreSQL pg_dump's
+//     custom format (pg_restore reads it; <time>.pgdump), MariaDB mariadb-dump's
+//     SQL gzip-compressed (<time>.sql.gz; no mysql.* tables, no CREATE
+//     DATABASE, so it loads under any database name), with views, triggers,
+//     routines and events;
+//   - one point in time: pg_dump reads in one REPEATABLE READ transaction,
+//     mariadb-dump with --single-transaction (InnoDB tables; tables of other
+//     engines are not transactional), taken from the primary over TCP as the
+//     application user (the owner of its database);
+//   - only complete backups carry a backup's name: the dump is written to
+//     .<name>.partial, fsync'd and read back in full (pg_restore of every
+//     table's data to /dev/null; gzip -t and mariadb-dump's last line), its
+//     sha256 written to <name>.sha256 (sha256sum -c reads it) under a temporary
+//     name, fsync'd and renamed, then the dump renamed and the directory fsync'd.
+//     A backup is complete when <name> and <name>.sha256 both exist. Names are
+//     the UTC time the dump started (20261130T120000.123Z.pgdump), so they sort
+//     by time;
+//   - one backup at a time per volume (flock on .dbctl-backup.lock, held by
+//     every process of a run until all are gone: a later run waits
+//     EnvWaitTimeout, default 120 s, then fails). Under the lock, each run first
+//     removes the temporary files of killed runs and checksum files whose dump
+//     is gone; it never removes a complete backup or a file it did not name;
+//   - retention only after the new backup is complete: the oldest complete
+//     backups are deleted (dump first, then its checksum file) until Keep are
+//     left, the new one always among them;
+//   - exit 0 only then, with the termination message (EnvTerminationLog, default
+//     DefaultTerminationLog) and the last stdout line one JSON object:
+//     {"file","sizeBytes","sha256","completedAt"} (BackupResult,
+//     ParseBackupResult). Any failure exits 1 with the reason as the last
+//     stderr line, after removing its temporary files; a SIGKILL leaves a
+//     .partial file that no restore picks and the next run removes.
+//
+// # Restore
+//
+// With Input.Restore (spec.bootstrap.fromBackup), bootstrap.sh is the same
+// script with scripts/common/restore.sh and the engine's
+// scripts/<engine>/restore-load.sh rendered in before its last line, which
+// becomes restore_main "$@": on the primary, before the steps of Bootstrap,
+//
+//   - a data directory that exists is never restored over: with RestoreMarker
+//     in it (a restore made it) the primary starts on its data; without it the
+//     bootstrap exits 1 saying so (the data is untouched);
+//   - otherwise the backup (RestoreInput.File with its .sha256, or when it is
+//     empty the newest complete one in RestoreDir) is verified against its
+//     checksum before anything is created;
+//   - the new data directory is built in <data>.init exactly like a new
+//     primary's (initdb / mariadb-install-db), the application's database and
+//     user created with this Database's password, and the dump loaded as that
+//     user on the temporary server, which listens on a unix socket in a private
+//     directory only (PostgreSQL listen_addresses empty, MariaDB
+//     --skip-networking): no client reaches the server before the restore is
+//     complete. PostgreSQL: pg_restore --no-owner --no-acl (every object owned
+//     by the new user) and ANALYZE; MariaDB: the mariadb client, the dump's
+//     DEFINER clauses rewritten to CURRENT_USER on the lines where mariadb-dump
+//     writes them (never in rows);
+//   - the temporary server is stopped, RestoreMarker ({"file","restoredAt"})
+//     written and fsync'd into the directory, and the directory renamed into
+//     place: the data directory only ever appears complete, marker included.
+//
+// A restore killed half-way leaves <data>.init, a directory only the bootstrap
+// creates (it is how an interrupted initialisation is told, too): it is never
+// opened, and the next start removes it and restores again. The dump holds no
+// users: the new Database's application user and password are its own, the
+// source's password does not work. Replicas do not restore; they clone the
+// primary as always.
+//
 // # For the integrator
 //
 //   - PostgreSQL requires max_connections, max_wal_senders, max_worker_processes,
@@ -180,4 +263,10 @@
 //   - Slots of replicas removed by scaling down stay on the primary and keep at
 //     most max_slot_wal_keep_size of WAL; scaling up again resumes through them.
 //   - No automatic failover: a replica never promotes itself.
+//   - Backups: a CronJob with concurrencyPolicy Forbid; dbctl backup's Job
+//     waits for a running one's lock (EnvWaitTimeout). A backups PVC that is
+//     ReadWriteOnce is usable by one node at a time: the restoring primary's pod
+//     must run where it is attached (or use ReadWriteMany / ReadOnlyMany). Make
+//     spec.bootstrap settable at creation only: on an existing Database the
+//     restore refuses to start the primary.
 package engine

@@ -32,6 +32,15 @@ type Input struct {
 	// StorageSize is spec.storage.size; PostgreSQL's default
 	// max_slot_wal_keep_size is a quarter of it.
 	StorageSize resource.Quantity
+	// Backup, when set (spec.backup), adds backup.sh, the backup Job's script
+	// (see BackupInput for what the Job must provide). Nil renders exactly the
+	// files of a Database without backups.
+	Backup *BackupInput
+	// Restore, when set (spec.bootstrap.fromBackup), renders a bootstrap.sh whose
+	// primary restores a backup into its new data directory first (see
+	// RestoreInput for what the primary's pod must provide). Nil renders exactly
+	// the files of a Database not created from a backup.
+	Restore *RestoreInput
 }
 
 // Paths is where things are inside a database pod of one engine.
@@ -62,6 +71,9 @@ type Paths struct {
 	Args []string
 	// Readiness is the readiness probe's exec command.
 	Readiness []string
+	// BackupCommand is the backup Job's container command (bash
+	// /etc/dbctl/backup.sh, rendered with Input.Backup); nil for mysql.
+	BackupCommand []string
 	// ConfigFiles are the files whose content ConfigHash covers: a change to
 	// them must restart the server; a change to any other file must not.
 	ConfigFiles []string
@@ -105,6 +117,7 @@ const (
 const (
 	FileBootstrap       = "bootstrap.sh"
 	FileReady           = "ready.sh"
+	FileBackup          = "backup.sh"
 	FilePostgresConf    = "postgresql.conf"
 	FilePostgresStorage = "storage.conf"
 	FilePostgresHBA     = "pg_hba.conf"
@@ -125,13 +138,15 @@ func Layout(n Name) (Paths, error) {
 			DataMount: "/var/lib/postgresql/data", DataDir: "/var/lib/postgresql/data/pgdata",
 			SocketDir: "/var/run/postgresql", Port: 5432, PortName: "postgresql",
 			UID: ServerUID, GID: ServerGID, Command: run(FileBootstrap), Readiness: run(FileReady),
-			ConfigFiles: []string{FilePostgresConf, FilePostgresHBA, FilePostgresIdent}}, nil
+			BackupCommand: run(FileBackup),
+			ConfigFiles:   []string{FilePostgresConf, FilePostgresHBA, FilePostgresIdent}}, nil
 	case MariaDB:
 		return Paths{ConfigDir: ConfigDir, ReplicationDir: ReplicationDir,
 			DataMount: "/var/lib/mysql", DataDir: "/var/lib/mysql/data",
 			SocketDir: "/run/mysqld", Port: 3306, PortName: "mysql",
 			UID: ServerUID, GID: ServerGID, Command: run(FileBootstrap), Readiness: run(FileReady),
-			ConfigFiles: []string{FileMyCnf}}, nil
+			BackupCommand: run(FileBackup),
+			ConfigFiles:   []string{FileMyCnf}}, nil
 	case MySQL:
 		return Paths{ConfigDir: legacyMySQLConfDir, DataMount: "/var/lib/mysql", DataDir: "/var/lib/mysql",
 			Port: 3306, PortName: "mysql", UID: ServerUID, GID: ServerGID,
@@ -147,16 +162,25 @@ func Files(in Input) (map[string]string, error) {
 	if err := checkParameters(in.Parameters); err != nil {
 		return nil, err
 	}
+	var files map[string]string
+	var err error
 	switch in.Engine {
 	case Postgres:
-		return postgresFiles(in)
+		files, err = postgresFiles(in)
 	case MariaDB:
-		return mariadbFiles(in)
+		files, err = mariadbFiles(in)
 	case MySQL:
+		if in.Backup != nil || in.Restore != nil {
+			return nil, fmt.Errorf("mysql: backups and restores need dbctl's bootstrap, which runs postgres and mariadb only")
+		}
 		return map[string]string{FileMyCnf: mysqlConf(in.Parameters)}, nil
 	default:
 		return nil, fmt.Errorf("unsupported engine %q (postgres, mariadb or mysql)", in.Engine)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return withBackupScripts(in, files)
 }
 
 // ConfigHash is a hash of the server configuration files only (Paths.ConfigFiles),

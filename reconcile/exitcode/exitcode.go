@@ -60,24 +60,24 @@ func Worst(codes ...Code) Code {
 
 // Row is what one code means for each command.
 type Row struct {
-	Code                    Code
-	Reconcile, Status, Plan string
+	Code                            Code
+	Reconcile, Status, Plan, Backup string
 }
 
 // Table is what each code means for reconcile, status and plan: the README's table.
 var Table = []Row{
-	{OK, "every Database Ready", "Ready", "ok (with `--detailed-exitcode`: no changes)"},
-	{Error, "error: bad input, forbidden, conflict, missing CRD, unexpected; with `--plan`: the cluster changed since the plan (nothing written)", "error or not found", "error, a refused spec"},
-	{Failed, "a Database is Failed: needs a person", "Failed", "with `--detailed-exitcode`: changes"},
-	{Retryable, "retryable stop: not Ready when `--timeout` ended, dependency unavailable, circuit open, backoff window; with `--plan`: a write the plan does not contain", "not Ready yet", "—"},
+	{OK, "every Database Ready", "Ready", "ok (with `--detailed-exitcode`: no changes)", "the backup is complete and verified"},
+	{Error, "error: bad input, forbidden, conflict, missing CRD, unexpected; with `--plan`: the cluster changed since the plan (nothing written); with `--backup-first`: the backup failed (nothing risky written)", "error or not found", "error, a refused spec", "the backup failed (the Job and its error named), or none can be taken (no `spec.backup`, no CronJob yet)"},
+	{Failed, "a Database is Failed: needs a person", "Failed", "with `--detailed-exitcode`: changes", "—"},
+	{Retryable, "retryable stop: not Ready when `--timeout` ended, dependency unavailable, circuit open, backoff window; with `--plan`: a write the plan does not contain", "not Ready yet", "—", "`--timeout` ended first: the Job goes on"},
 }
 
 // Markdown renders Table as the README's Markdown table.
 func Markdown() string {
 	var b strings.Builder
-	b.WriteString("| code | reconcile | status | plan |\n|---|---|---|---|\n")
+	b.WriteString("| code | reconcile | status | plan | backup |\n|---|---|---|---|---|\n")
 	for _, r := range Table {
-		fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", r.Code, r.Reconcile, r.Status, r.Plan)
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", r.Code, r.Reconcile, r.Status, r.Plan, r.Backup)
 	}
 	return b.String()
 }

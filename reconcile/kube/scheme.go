@@ -2,6 +2,7 @@ package kube
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -46,6 +47,8 @@ var mappings = []mapping{
 	{corev1.SchemeGroupVersion.WithKind("PersistentVolume"), "persistentvolumes", "persistentvolume", meta.RESTScopeRoot},
 	{appsv1.SchemeGroupVersion.WithKind("StatefulSet"), "statefulsets", "statefulset", meta.RESTScopeNamespace},
 	{appsv1.SchemeGroupVersion.WithKind("ControllerRevision"), "controllerrevisions", "controllerrevision", meta.RESTScopeNamespace},
+	{batchv1.SchemeGroupVersion.WithKind("CronJob"), "cronjobs", "cronjob", meta.RESTScopeNamespace},
+	{batchv1.SchemeGroupVersion.WithKind("Job"), "jobs", "job", meta.RESTScopeNamespace},
 	{policyv1.SchemeGroupVersion.WithKind("PodDisruptionBudget"), "poddisruptionbudgets", "poddisruptionbudget", meta.RESTScopeNamespace},
 	{apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"), "customresourcedefinitions", "customresourcedefinition", meta.RESTScopeRoot},
 }

@@ -91,6 +91,11 @@ func deps(n int) string {
 	return "dependencies: [" + strings.Join(entries, ", ") + "]"
 }
 
+// backup is a backup block with schedule (a YAML scalar) and 1Gi of storage.
+func backup(schedule string) string {
+	return "backup: {schedule: " + schedule + ", storage: {size: 1Gi}}"
+}
+
 func dep(fields string) string { return "dependencies: [{name: d, " + fields + "}]" }
 
 // CRDAgreementCases are the edge values of every rule of the CRD and of Validate.
@@ -102,6 +107,8 @@ var CRDAgreementCases = []AgreementCase{
 	{Name: "name of 44 chars, 3 replicas", YAML: agreementDoc("a"+strings.Repeat("b", 43), nil, []string{"replicas: 3"}), Valid: true},
 	{Name: "name of 45 chars, 3 replicas", YAML: agreementDoc("a"+strings.Repeat("b", 44), nil, []string{"replicas: 3"})},
 	{Name: "name of 51 chars, 1 replica", YAML: agreementDoc("a"+strings.Repeat("b", 50), nil, []string{"replicas: 1"}), Valid: true},
+	{Name: "name of 45 chars, backups", YAML: agreementDoc("a"+strings.Repeat("b", 44), nil, []string{backup(`"0 3 * * *"`)}), Valid: true},
+	{Name: "name of 46 chars, backups", YAML: agreementDoc("a"+strings.Repeat("b", 45), nil, []string{backup(`"0 3 * * *"`)})},
 	metaCase("name with uppercase", false, "Orders"),
 	metaCase("name starting with a digit", false, "1orders"),
 	metaCase("name ending with a dash", false, "orders-"),
@@ -114,6 +121,35 @@ var CRDAgreementCases = []AgreementCase{
 	metaCase("annotation key invalid", false, "db", "annotations: {'a/b/c': x}"),
 	metaCase("annotation with a long value", true, "db", "annotations: {note: "+strings.Repeat("x", 2000)+"}"),
 	stricter(metaCase("metadata.finalizers", false, "db", "finalizers: [example.com/x]")),
+
+	// backup: a cron schedule, keep 1..1000, a storage like the data's.
+	specCase("backup daily", true, backup(`"0 3 * * *"`)),
+	specCase("backup of mysql", false, "engine: mysql", backup(`"0 3 * * *"`)),
+	specCase("backup of mariadb", true, "engine: mariadb", backup(`"0 3 * * *"`)),
+	specCase("restore into mysql", false, "engine: mysql", "bootstrap: {fromBackup: {database: orders}}"),
+	specCase("backup @hourly", true, backup(`"@hourly"`)),
+	specCase("backup with a time zone", true, backup(`"CRON_TZ=Europe/Paris 0 3 * * *"`)),
+	specCase("backup of four fields", false, backup(`"0 3 * *"`)),
+	specCase("backup of six fields", false, backup(`"0 0 3 * * *"`)),
+	specCase("backup @fortnightly", false, backup(`"@fortnightly"`)),
+	specCase("backup without schedule", false, "backup: {storage: {size: 1Gi}}"),
+	specCase("backup keep 1", true, "backup: {schedule: '@daily', keep: 1, storage: {size: 1Gi}}"),
+	specCase("backup keep 1000", true, "backup: {schedule: '@daily', keep: 1000, storage: {size: 1Gi}}"),
+	specCase("backup keep 1001", false, "backup: {schedule: '@daily', keep: 1001, storage: {size: 1Gi}}"),
+	specCase("backup keep -1", false, "backup: {schedule: '@daily', keep: -1, storage: {size: 1Gi}}"),
+	specCase("backup storage 0", false, "backup: {schedule: '@daily', storage: {size: '0'}}"),
+	specCase("backup without storage", false, "backup: {schedule: '@daily'}"),
+	// bootstrap.fromBackup: another Database of the namespace, a file name.
+	specCase("restore the latest", true, "bootstrap: {fromBackup: {database: orders}}"),
+	specCase("restore a file", true, "bootstrap: {fromBackup: {database: orders, file: orders-20261130T030000Z.dump}}"),
+	specCase("restore a path", false, "bootstrap: {fromBackup: {database: orders, file: ../x}}"),
+	specCase("restore from an invalid name", false, "bootstrap: {fromBackup: {database: Orders}}"),
+	specCase("restore from itself", false, "bootstrap: {fromBackup: {database: db}}"),
+	specCase("restore without a source", false, "bootstrap: {fromBackup: {}}"),
+	// deletionPolicy: Retain or Delete.
+	specCase("deletionPolicy Retain", true, "deletionPolicy: Retain"),
+	specCase("deletionPolicy Delete", true, "deletionPolicy: Delete"),
+	specCase("deletionPolicy Orphan", false, "deletionPolicy: Orphan"),
 
 	// engine: required, postgres, mysql or mariadb; mysql with one replica only.
 	specCase("engine postgres", true, "engine: postgres"),

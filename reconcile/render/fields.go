@@ -106,6 +106,9 @@ var keyFields = map[string][]keyField{
 		{"spec.credentials.username", []any{"spec", "credentials", "username"}},
 		{"spec.parameters", []any{"spec", "parameters"}},
 		{"spec.resources", []any{"spec", "resources"}},
+		{"spec.backup", []any{"spec", "backup"}},
+		{"spec.bootstrap", []any{"spec", "bootstrap"}},
+		{"spec.deletionPolicy", []any{"spec", "deletionPolicy"}},
 	},
 	phases.KindSecret: {
 		{"type", []any{"type"}},
@@ -127,6 +130,15 @@ var keyFields = map[string][]keyField{
 	},
 	phases.KindPodDisruptionBudget: {
 		{"spec.maxUnavailable", []any{"spec", "maxUnavailable"}},
+	},
+	phases.KindPersistentVolumeClaim: {
+		{"spec.resources.requests.storage", []any{"spec", "resources", "requests", "storage"}},
+		{"spec.storageClassName", []any{"spec", "storageClassName"}},
+	},
+	phases.KindCronJob: {
+		{"spec.schedule", []any{"spec", "schedule"}},
+		{"spec.concurrencyPolicy", []any{"spec", "concurrencyPolicy"}},
+		{"spec.jobTemplate.spec.template.spec.containers[0].image", []any{"spec", "jobTemplate", "spec", "template", "spec", "containers", 0, "image"}},
 	},
 }
 

@@ -66,8 +66,22 @@ type Status struct {
 	Children           []StatusChild      `json:"children"`
 	Pods               []StatusPod        `json:"pods"`
 	Dependencies       []StatusDependency `json:"dependencies"`
+	// Backup is spec.backup's schedule and the last complete backup; nil without
+	// spec.backup and without any backup recorded.
+	Backup *StatusBackup `json:"backup,omitempty"`
 	// Now is when the status was read; ages are relative to it.
 	Now time.Time `json:"observedAt"`
+}
+
+// StatusBackup is the backups of a Database.
+type StatusBackup struct {
+	// Schedule is spec.backup.schedule ("" when backups are not scheduled).
+	Schedule string `json:"schedule"`
+	// Last is the last complete backup dbctl saw; nil before the first.
+	Last *v1alpha1.BackupRecord `json:"last"`
+	// Failed is the BackedUp condition's message when the last scheduled backup
+	// failed.
+	Failed string `json:"failed,omitempty"`
 }
 
 // StatusCondition is one condition of the Database.
@@ -164,6 +178,7 @@ func NewStatus(in StatusInput) Status {
 	if c := db.Condition(v1alpha1.ConditionReady); c != nil {
 		st.Reason, st.Message = c.Reason, c.Message
 	}
+	st.Backup = backupOf(db)
 	st.LastFailureTime = timeOf(db.Status.LastFailureTime)
 	st.VerifyStartTime = timeOf(db.Status.VerifyStartTime)
 	if db.Phase() == v1alpha1.PhaseFailed {
@@ -191,6 +206,9 @@ func NewStatus(in StatusInput) Status {
 	}
 
 	for _, c := range phases.Children(db) {
+		if backupKind(c.Kind) && db.Spec.Backup == nil && in.Live[c.Ref] == nil {
+			continue // no backups: nothing to say
+		}
 		st.Children = append(st.Children, child(db, c, in.Live[c.Ref]))
 	}
 
@@ -271,12 +289,19 @@ func timeOf(t *metav1.Time) *time.Time {
 	return &u
 }
 
+func backupKind(kind string) bool {
+	return kind == phases.KindCronJob || kind == phases.KindPersistentVolumeClaim
+}
+
 // child is one child's line of the status: present or missing, and for a
 // StatefulSet its rollout, computed as reconcile waits for it (phases.RolloutOf).
 func child(db *v1alpha1.Database, ch phases.Child, obj *unstructured.Unstructured) StatusChild {
 	expected := ch.Want.Applied(obj != nil)
 	c := StatusChild{Phase: string(ch.Phase), Kind: ch.Kind, Name: ch.Name, Expected: expected}
 	switch {
+	case obj == nil && !expected && backupKind(ch.Kind):
+		c.Ready, c.State = true, "not needed (no spec.backup)"
+		return c
 	case obj == nil && !expected:
 		c.Ready, c.State = true, fmt.Sprintf("not needed (replicas %d)", db.ReplicaCount())
 		return c
@@ -427,6 +452,9 @@ func summaryLines(st Status, s Style) []string {
 		}
 		kv = append(kv, [2]string{"verifying", v})
 	}
+	if b := st.Backup; b != nil {
+		kv = append(kv, [2]string{"backups", backupLine(b, now)})
+	}
 	if st.LastFailureTime != nil {
 		kv = append(kv, [2]string{"failed", Age(*st.LastFailureTime, now) + " ago, " + fmt.Sprintf("%d retries so far", st.RetryCount)})
 	}
@@ -444,6 +472,40 @@ func summaryLines(st Status, s Style) []string {
 		lines = append(lines, fmt.Sprintf("  %-11s %s", p[0]+":", p[1]))
 	}
 	return lines
+}
+
+func backupOf(db *v1alpha1.Database) *StatusBackup {
+	if db.Spec.Backup == nil && db.Status.LastBackup == nil {
+		return nil
+	}
+	b := &StatusBackup{Last: db.Status.LastBackup}
+	if db.Spec.Backup != nil {
+		b.Schedule = db.Spec.Backup.Schedule
+	}
+	if c := db.Condition(v1alpha1.ConditionBackedUp); c != nil && c.Reason == v1alpha1.ReasonBackupFailed {
+		b.Failed = c.Message
+	}
+	return b
+}
+
+// backupLine is the status's line of backups: the last one and its age, the
+// schedule, a failed last run.
+func backupLine(b *StatusBackup, now time.Time) string {
+	v := "none yet"
+	if l := b.Last; l != nil {
+		sum := l.SHA256
+		if len(sum) > 12 {
+			sum = sum[:12] + "…"
+		}
+		v = fmt.Sprintf("last %s, %s ago (%d bytes, sha256 %s)", l.File, Age(l.CompletedAt.Time, now), l.SizeBytes, sum)
+	}
+	if b.Schedule != "" {
+		v += "; schedule " + b.Schedule
+	}
+	if b.Failed != "" {
+		v += "; FAILED: " + b.Failed
+	}
+	return v
 }
 
 // podLines are the Pods section: each pod, its role and readiness.

@@ -291,8 +291,8 @@ func checkControllerRole(t *testing.T, role *rbacv1.ClusterRole) {
 		}
 	}
 	for p := range granted {
-		if p.verb == "delete" && p.resource != "services" && p.resource != "poddisruptionbudgets.policy" && p.resource != "statefulsets.apps" {
-			t.Errorf("dbctl-controller grants %s: dbctl deletes only the read-only Service, the PodDisruptionBudget and (to grow volumes) StatefulSets", p)
+		if p.verb == "delete" && p.resource != "services" && p.resource != "poddisruptionbudgets.policy" && p.resource != "statefulsets.apps" && p.resource != "cronjobs.batch" {
+			t.Errorf("dbctl-controller grants %s: dbctl deletes only the read-only Service, the PodDisruptionBudget, the backup CronJob and (to grow volumes) StatefulSets", p)
 		}
 	}
 }

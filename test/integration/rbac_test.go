@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -469,6 +470,24 @@ func rbacReadFile(t *testing.T, path string) []byte {
 // one permission, returning the run (exit 1 expected).
 type rbacScenario func(t *testing.T, tr *rbacTranscript, ns, kubeconfig string) *rbacRun
 
+// rbacBackup is a spec.backup block for rbacDatabase.
+const rbacBackup = "  backup: {schedule: '0 3 * * *', storage: {size: 1Gi}}\n"
+
+// cronJobSucceeded writes in CronJob ns/name's status that a Job succeeded now (as
+// the CronJob controller, which envtest does not run, would).
+func cronJobSucceeded(t *testing.T, ns, name string) {
+	t.Helper()
+	cj := &batchv1.CronJob{}
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, cj); err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	cj.Status.LastScheduleTime, cj.Status.LastSuccessfulTime = &now, &now
+	if err := env.Client.Status().Update(context.Background(), cj); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // rbacProofs maps each permission of role.yaml to the scenario that needs it. A verb
 // added to role.yaml without a proof here fails TestRBACEachVerbIsNeeded.
 func rbacProofs() map[string]rbacScenario {
@@ -506,7 +525,41 @@ func rbacProofs() map[string]rbacScenario {
 		boundPVC(t, ns, "data-orders-0", class, "1Gi")
 		return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacGrowable(t, tr.dir, "orders", class, "2Gi"), "--timeout", "1m")
 	}
+	// The admin's Database with spec.backup, Ready; then the user's command.
+	backups := func(t *testing.T, tr *rbacTranscript, ns string) string {
+		env.SimulateRollouts(t, ns)
+		file := rbacDatabase(t, tr.dir, "orders", 1, rbacBackup)
+		tr.run(0, env.Kubeconfig, "reconcile", "-n", ns, "-f", file, "--timeout", "1m")
+		return file
+	}
+	backedUp := func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+		env.SimulateRollouts(t, ns)
+		return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, rbacBackup), "--timeout", "1m")
+	}
 	return map[string]rbacScenario{
+		"get persistentvolumeclaims":    reconcileNew,
+		"create persistentvolumeclaims": backedUp,
+		"get cronjobs.batch":            reconcileNew,
+		"create cronjobs.batch":         backedUp,
+		"patch cronjobs.batch":          backedUp,
+		"delete cronjobs.batch": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			backups(t, tr, ns)
+			return tr.run(1, kc, "reconcile", "-n", ns, "-f", rbacDatabase(t, tr.dir, "orders", 1, ""), "--timeout", "1m")
+		},
+		"create jobs.batch": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			backups(t, tr, ns)
+			return tr.run(1, kc, "backup", "orders", "-n", ns, "--timeout", "20s")
+		},
+		"watch jobs.batch": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			backups(t, tr, ns)
+			return tr.run(1, kc, "backup", "orders", "-n", ns, "--timeout", "20s")
+		},
+		"list jobs.batch": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			// The CronJob reports a successful backup: reconcile reads its record.
+			file := backups(t, tr, ns)
+			cronJobSucceeded(t, ns, "orders-backup")
+			return tr.run(1, kc, "reconcile", "-n", ns, "-f", file, "--timeout", "1m")
+		},
 		"patch databases.dbctl.io":  reconcileNew,
 		"create databases.dbctl.io": reconcileNew,
 		"get databases.dbctl.io": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {

@@ -75,7 +75,7 @@ func TestSavedPlanAppliesExactlyThenNoOp(t *testing.T) {
 		t.Fatalf("saved plan:\n%s", b)
 	}
 	d := doc.Saved.Databases[0]
-	if !strings.HasPrefix(d.SpecDigest, "sha256:") || len(d.Children) != 9 || len(d.Writes) != 10 {
+	if !strings.HasPrefix(d.SpecDigest, "sha256:") || len(d.Children) != 11 || len(d.Writes) != 10 {
 		t.Errorf("saved Database: digest %q, %d children, writes %v", d.SpecDigest, len(d.Children), d.Writes)
 	}
 

@@ -31,7 +31,7 @@ type driver interface {
 
 // commonBinaries are what every real-engine test needs besides the engine.
 func commonBinaries() []string {
-	return []string{"unshare", "nsenter", "setpriv", "ip", "iptables", "socat", "ss", "bash", "sh", "mount"}
+	return []string{"unshare", "nsenter", "setpriv", "ip", "iptables", "socat", "ss", "bash", "sh", "mount", "flock", "gzip", "sha256sum"}
 }
 
 // requireEngine skips the test when the engine or root is missing, or fails it
@@ -78,7 +78,7 @@ func (postgres) imageEnv() []string {
 
 func (postgres) binaries() []string {
 	var b []string
-	for _, n := range []string{"initdb", "pg_ctl", "postgres", "psql", "pg_basebackup", "pg_controldata", "pg_isready"} {
+	for _, n := range []string{"initdb", "pg_ctl", "postgres", "psql", "pg_basebackup", "pg_controldata", "pg_isready", "pg_dump", "pg_restore"} {
 		b = append(b, pgBin+"/"+n)
 	}
 	return b

@@ -3,6 +3,7 @@ package realengine
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -48,18 +49,41 @@ type cluster struct {
 	rendered     rendered
 	replicaCount int
 	replDir      string // mounted on /etc/dbctl-replication: the replication Secret, when written
-	app          credentials
-	repl         credentials
-	pods         []*pod // the primary, the replicas, then the client
-	mu           sync.Mutex
-	outputs      []*syncBuffer // every output, checked for passwords at the end
-	secrets      []string      // passwords the test made: in no output, no process's arguments
-	stopWatch    func()        // stops watchProcessArgs
+	backupDir    string // the backups PVC: mounted in the client pod, where the backup Jobs run
+	jobs         int    // backup Jobs started
+	// backup and restore are rendered into the ConfigMap (spec.backup,
+	// spec.bootstrap.fromBackup); nil for neither.
+	backup    *engine.BackupInput
+	restore   *engine.RestoreInput
+	app       credentials
+	repl      credentials
+	pods      []*pod // the primary, the replicas, then the client
+	mu        sync.Mutex
+	outputs   []*syncBuffer // every output, checked for passwords at the end
+	secrets   []string      // passwords the test made: in no output, no process's arguments
+	stopWatch func()        // stops watchProcessArgs
 }
 
 // newCluster renders the files for params and prepares pods for a primary and
 // replicas replicas (none started).
 func newCluster(t *testing.T, drv driver, params map[string]string, replicas int) *cluster {
+	t.Helper()
+	return newClusterWith(t, drv, clusterOptions{params: params, replicas: replicas})
+}
+
+// clusterOptions are a test Database's spec, as far as the tests vary it.
+type clusterOptions struct {
+	user     string // spec.credentials.username, default app
+	params   map[string]string
+	replicas int
+	// backup and restore are rendered into the ConfigMap with the rest (see render).
+	backup  *engine.BackupInput
+	restore *engine.RestoreInput
+}
+
+// newClusterWith renders the files of the Database opts describes and prepares
+// its pods (none started).
+func newClusterWith(t *testing.T, drv driver, opts clusterOptions) *cluster {
 	t.Helper()
 	// Not under /tmp: every container gets its own /tmp, as in a pod.
 	dir, err := os.MkdirTemp("/var/tmp", "dbctl-re-")
@@ -72,31 +96,40 @@ func newCluster(t *testing.T, drv driver, params map[string]string, replicas int
 	}
 	c := &cluster{t: t, drv: drv, name: "orders", paths: paths, dir: dir,
 		netDir: filepath.Join(dir, "net"), confDir: filepath.Join(dir, "config"), replDir: filepath.Join(dir, "replication"),
-		app:  credentials{user: "app", password: randomPassword(t)},
-		repl: credentials{user: "replicator", password: randomPassword(t)}}
+		backupDir: filepath.Join(dir, "backups"),
+		app:       credentials{user: cmp.Or(opts.user, "app"), password: randomPassword(t)},
+		repl:      credentials{user: "replicator", password: randomPassword(t)},
+		backup:    opts.backup, restore: opts.restore}
 	c.secrets = []string{c.app.password, c.repl.password}
 	t.Cleanup(c.close)
 	c.stopWatch = c.watchProcessArgs()
-	for _, d := range []string{c.netDir, c.confDir, c.replDir} {
+	for _, d := range []string{c.netDir, c.confDir, c.replDir, c.backupDir} {
 		must(t, os.MkdirAll(d, 0o755))
 	}
-	c.replicaCount = replicas
-	c.render(params)
+	// The backups PVC: writable by the pods' fsGroup 999.
+	must(t, os.Chown(c.backupDir, 999, 999))
+	must(t, os.Chmod(c.backupDir, 0o770))
+	c.replicaCount = opts.replicas
+	c.render(opts.params)
 	c.pods = append(c.pods, c.newPod(c.name+"-0", engine.RolePrimary, primaryAddr))
-	for i := range replicas {
+	for i := range opts.replicas {
 		c.pods = append(c.pods, c.newPod(fmt.Sprintf("%s-replica-%d", c.name, i), engine.RoleReplica, fmt.Sprintf("192.0.2.%d", 11+i)))
 	}
-	c.pods = append(c.pods, c.newPod("client", "client", clientAddr))
+	client := c.newPod("client", "client", clientAddr)
+	// The client pod also runs the backup Jobs: the backups PVC is mounted there.
+	client.mounts = []mount{{src: c.backupDir, dst: engine.BackupDir}}
+	c.pods = append(c.pods, client)
 	c.writeEtc()
 	return c
 }
 
 // render renders the Database's children with params (phases.Desired) and writes
-// exactly its ConfigMap's files into the directory mounted on /etc/dbctl.
+// exactly its ConfigMap's files into the directory mounted on /etc/dbctl, with
+// the cluster's backup and restore rendered in (checkExtras).
 func (c *cluster) render(params map[string]string) {
 	c.t.Helper()
 	c.rendered = renderChildren(c.t, c, params)
-	files := c.rendered.files
+	files := c.checkExtras(params, c.rendered.files)
 	entries, _ := os.ReadDir(c.confDir)
 	for _, e := range entries {
 		must(c.t, os.Remove(filepath.Join(c.confDir, e.Name())))
@@ -104,6 +137,42 @@ func (c *cluster) render(params map[string]string) {
 	for name, content := range files {
 		must(c.t, os.WriteFile(filepath.Join(c.confDir, name), []byte(content), 0o644))
 	}
+}
+
+// checkExtras renders the ConfigMap's files with the cluster's backup and
+// restore (engine.Files: phases does not render them yet) and checks that they
+// change nothing else: backup.sh is added, bootstrap.sh differs only with a
+// restore, every other file is the one phases rendered.
+func (c *cluster) checkExtras(params map[string]string, desired map[string]string) map[string]string {
+	c.t.Helper()
+	if c.backup == nil && c.restore == nil {
+		return desired
+	}
+	files, err := engine.Files(engine.Input{Engine: c.drv.engine(), Parameters: params, StorageSize: storageSize(),
+		Backup: c.backup, Restore: c.restore})
+	if err != nil {
+		c.t.Fatalf("rendering the backup and restore scripts: %v", err)
+	}
+	for name, content := range files {
+		want, ok := desired[name]
+		switch {
+		case name == engine.FileBackup && c.backup != nil:
+		case !ok:
+			c.t.Fatalf("engine.Files renders %s, which phases does not", name)
+		case name == engine.FileBootstrap && c.restore != nil:
+			if content == want {
+				c.t.Fatal("a bootstrap.sh with a restore is the one without")
+			}
+		case content != want:
+			c.t.Fatalf("%s differs from the one phases rendered", name)
+		}
+	}
+	for name := range desired {
+		if _, ok := files[name]; !ok {
+			c.t.Fatalf("engine.Files does not render %s", name)
+		}
+	}
+	return files
 }
 
 // writeReplicationSecret makes the replication Secret's files appear in dir (the
@@ -144,6 +213,8 @@ func podEnv(c *cluster, p *pod) []string {
 func (c *cluster) writeEtc() {
 	var hosts strings.Builder
 	hosts.WriteString("127.0.0.1 localhost\n")
+	// The read-write Service (the credentials Secret's host) selects the primary.
+	fmt.Fprintf(&hosts, "%s %s.%s.svc %s\n", primaryAddr, c.name, namespace, c.name)
 	for _, p := range c.pods {
 		fmt.Fprintf(&hosts, "%s %s %s.%s-headless %s\n", p.addr, c.fqdn(p), p.name, c.name, p.name)
 	}

@@ -15,6 +15,10 @@ func TestMariaDBParameters(t *testing.T) {
 		map[string]string{"max_connections": "150"}, "SELECT @@max_connections", "150")
 }
 
+func TestMariaDBBackupRestore(t *testing.T) { testBackupRestore(t, mariadb{}) }
+
+func TestMariaDBBackupCrashes(t *testing.T) { testBackupCrashes(t, mariadb{}) }
+
 func TestMariaDBLateReplicationSecret(t *testing.T) { testLateReplicationSecret(t, mariadb{}) }
 
 func TestMariaDBInterruptedBootstrap(t *testing.T) {

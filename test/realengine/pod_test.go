@@ -24,6 +24,7 @@ type pod struct {
 	volume   string   // the data volume: kept across pod restarts
 	replDir  string   // mounted on /etc/dbctl-replication
 	extraEnv []string // added to podEnv, for a test that needs it
+	mounts   []mount  // volumes besides the data volume, the config and the replication Secret
 	log      *syncBuffer
 	holder   *exec.Cmd
 	pid1     int // the holder namespace's init, host pid
@@ -31,6 +32,12 @@ type pod struct {
 	starts   int
 	hookMu   sync.Mutex
 	hook     func(line string) // see killAt
+}
+
+// mount is a host directory mounted into a pod, like a PVC.
+type mount struct {
+	src, dst string
+	readOnly bool
 }
 
 // container is the server process tree: a nested PID namespace whose init is
@@ -67,6 +74,16 @@ mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 install -d -m 2775 -o 999 -g 999 /run/postgresql /run/mysqld
 if [[ ! -d $DATA_MOUNT ]]; then mount -t tmpfs -o mode=0755 tmpfs "$(dirname "$DATA_MOUNT")"; mkdir "$DATA_MOUNT"; fi
 mount --bind "$VOLUME" "$DATA_MOUNT"
+declare -A covered=()
+while read -r src dst mode; do
+  [[ -n $src ]] || continue
+  # A missing mount point is made on a tmpfs over its parent, in this pod only.
+  parent=$(dirname "$dst")
+  if [[ ! -d $dst && -z ${covered[$parent]:-} ]]; then mount -t tmpfs -o mode=0755 tmpfs "$parent"; covered[$parent]=1; fi
+  mkdir -p "$dst"
+  mount --bind "$src" "$dst"
+  if [[ $mode == ro ]]; then mount -o remount,bind,ro "$dst"; fi
+done <<<"$MOUNTS"
 hostname "$POD"
 ip link set lo up
 for a in $ADDRS; do ip addr add "$a/32" dev lo; done
@@ -122,11 +139,20 @@ func (p *pod) start() {
 		addrs = append(addrs, o.addr)
 	}
 	cl, sv := p.relays()
+	var mounts strings.Builder
+	for _, m := range p.mounts {
+		mode := "rw"
+		if m.readOnly {
+			mode = "ro"
+		}
+		fmt.Fprintf(&mounts, "%s %s %s\n", m.src, m.dst, mode)
+	}
 	cmd := exec.Command("unshare", "-m", "-n", "-u", "-i", "-p", "--fork", "--kill-child", "--mount-proc", "bash", "-c", setupScript)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "ROOT=" + root, "ETC=" + p.c.dir,
 		"CONF_DIR=" + p.c.confDir, "REPL_DIR=" + p.replDir, "DATA_MOUNT=" + p.c.paths.DataMount,
 		"VOLUME=" + p.volume, "POD=" + p.name, "ADDRS=" + strings.Join(addrs, " "), "SELF=" + p.addr,
-		"DB_PORT=" + strconv.Itoa(int(p.c.paths.Port)), "CLIENT_RELAYS=" + cl, "SERVER_RELAYS=" + sv}
+		"DB_PORT=" + strconv.Itoa(int(p.c.paths.Port)), "CLIENT_RELAYS=" + cl, "SERVER_RELAYS=" + sv,
+		"MOUNTS=" + mounts.String()}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out := &lineWriter{prefix: "[pod] ", w: p.log}
 	cmd.Stderr = out
@@ -209,8 +235,20 @@ func (p *pod) startServer() {
 	if err == nil {
 		box.pid1, err = childPID(unsharePID)
 	}
-	if err != nil {
+	if err != nil && !exitedSoon(box.done) {
 		t.Fatalf("pod %s: finding the container's init: %v", p.name, err)
+	}
+}
+
+// exitedSoon reports whether a container that has no init any more exits within
+// seconds: it ended before its init could be found (a bootstrap that refuses at
+// once), and waiting for its exit tells how.
+func exitedSoon(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	case <-time.After(5 * time.Second):
+		return false
 	}
 }
 

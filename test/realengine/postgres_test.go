@@ -15,6 +15,10 @@ func TestPostgresParameters(t *testing.T) {
 		map[string]string{"max_connections": "150"}, "SHOW max_connections", "150")
 }
 
+func TestPostgresBackupRestore(t *testing.T) { testBackupRestore(t, postgres{}) }
+
+func TestPostgresBackupCrashes(t *testing.T) { testBackupCrashes(t, postgres{}) }
+
 func TestPostgresLateReplicationSecret(t *testing.T) { testLateReplicationSecret(t, postgres{}) }
 
 func TestPostgresInterruptedBootstrap(t *testing.T) {
