@@ -92,3 +92,81 @@ func TestMergeResults(t *testing.T) {
 		t.Error("without -merge the results are kept as they are")
 	}
 }
+
+// ctlResults is a controller scenario of three runs: 4 Databases, 10 unrelated objects.
+func ctlResults(smoke bool) *Results {
+	t0 := time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC)
+	watch := proxiedRequest{At: t0, Verb: "WATCH", Resource: "secrets", Selector: "app.kubernetes.io/managed-by=dbctl"}
+	lease := proxiedRequest{At: t0.Add(time.Second), Verb: "PUT", Resource: "leases", Namespace: "l", Name: "dbctl-controller", Code: 200}
+	event := proxiedRequest{At: t0.Add(2 * time.Second), Verb: "PATCH", Resource: "events", Namespace: "ns", Name: "db-1.1", Code: 200}
+	run := func(id string, unrelated int, rss float64, reqs ...proxiedRequest) *ControllerRun {
+		r := &ControllerRun{ID: id, Title: id, Cold: id != "leader-election", LeaderElect: id == "leader-election", Unrelated: unrelated,
+			ReadySeconds: 12, PeakRSSMiB: rss, Ready: 4}
+		r.Startup = requestPhase([]proxiedRequest{watch}, t0, t0.Add(time.Second))
+		r.Steady = requestPhase(reqs, t0, t0.Add(time.Minute))
+		r.Steady.Named = nameRequests(reqs, t0, r.LeaderElect)
+		return r
+	}
+	res := &Results{Controller: &ControllerResult{StartedAt: t0, FinishedAt: t0.Add(20 * time.Minute), Databases: 4, Smoke: smoke,
+		Unrelated: UnrelatedObjects{Secrets: 5, ConfigMaps: 5, Namespaces: []string{"ns"}},
+		Runs: []*ControllerRun{
+			run("baseline", 0, 80, watch),
+			run("unrelated", 10, 83, watch, event),
+			run("leader-election", 10, 84, watch, lease, lease),
+		}}}
+	res.Targets = evaluateTargets(res)
+	return res
+}
+
+func TestControllerTargets(t *testing.T) {
+	got := map[string]Target{}
+	for _, tg := range ctlResults(false).Targets {
+		if tg.Scenario == "controller" {
+			got[tg.ID] = tg
+		}
+	}
+	want := map[string]struct {
+		value float64
+		met   bool
+	}{
+		"controller-steady":        {1, false}, // the Event PATCH
+		"controller-steady-le":     {0, true},  // the Lease's renewals only
+		"controller-rss":           {83, true},
+		"controller-unrelated-rss": {3, true},
+	}
+	if len(got) != len(want) {
+		t.Errorf("targets = %+v", got)
+	}
+	for id, w := range want {
+		tg, ok := got[id]
+		if !ok || tg.Value != w.value || tg.Met != w.met || !tg.Judged || !tg.Measured {
+			t.Errorf("%s = %+v, want value %v, met %v, judged", id, tg, w.value, w.met)
+		}
+	}
+	for _, tg := range ctlResults(true).Targets {
+		if tg.Scenario == "controller" && (tg.Judged || !tg.Measured) {
+			t.Errorf("smoke run: %+v is judged or not measured", tg)
+		}
+	}
+}
+
+func TestControllerMarkdown(t *testing.T) {
+	md := controllerMarkdown(ctlResults(false))
+	for _, want := range []string{
+		"#### Controller (issue 15): 4 Databases under `dbctl controller`, 10 unrelated Secrets and ConfigMaps",
+		"| controller at steady state, leader election off: requests beyond watches | 1.0/min | ≤ 0/min | ❌ no |",
+		"| controller at steady state, leader election on: requests beyond watches and the Lease's renewals | 0.0/min | ≤ 0/min | ✅ yes |",
+		"| controller peak RSS with the 10 unrelated objects − without (not cached) | 3 MiB | ≤ 10 MiB | ✅ yes |",
+		"| leader-election | steady | 60.0 s | 3 (PUT 2, WATCH 1) |",
+		"Requests beyond watches: PATCH events in ns → 200 ×1 at +2.0s after the start",
+		"| unrelated | 0 ms | — | 12.0 s |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the Markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if smoke := controllerMarkdown(ctlResults(true)); !strings.Contains(smoke, "**Smoke run: no target judged.**") ||
+		!strings.Contains(smoke, "| 1.0/min | ≤ 0/min | not judged |") {
+		t.Errorf("smoke run:\n%s", smoke)
+	}
+}

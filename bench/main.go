@@ -46,6 +46,7 @@ type config struct {
 	extraDbctl                       []extraBinary
 	ctl                              ctlConfig
 	merge                            bool
+	render                           bool
 }
 
 // extraBinary is another dbctl build measured alongside (-extra-dbctl NAME=PATH).
@@ -86,6 +87,7 @@ func main() {
 		"until this long after the controller's start (client-go finishes the Event series 6-12 min after they were last seen); 0: no late window")
 	flag.BoolVar(&c.merge, "merge", false, "keep from the existing -out file what this run skips: its comparison scenarios when only the controller runs, "+
 		"its controller section when the controller does not run")
+	flag.BoolVar(&c.render, "render", false, "measure nothing: render the Markdown report of the -out file again (into -markdown); no cluster needed")
 	var extra string
 	flag.StringVar(&extra, "extra-dbctl", "", "other dbctl builds to measure in the startup, no-op and plan scenarios, as NAME=PATH,... (e.g. a proposed change)")
 	flag.Parse()
@@ -111,6 +113,13 @@ func main() {
 		for _, s := range strings.Split(only, ",") {
 			c.only[strings.TrimSpace(s)] = true
 		}
+	}
+	if c.render {
+		if err := renderAgain(&c); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if c.dbctl == "" || c.kubectl == "" || c.kubeconfig == "" || c.work == "" {
 		fmt.Fprintln(os.Stderr, "bench: -dbctl, -kubectl, -kubeconfig and -work are required (run bench/run.sh)")
@@ -368,6 +377,25 @@ func report(c *config, res *Results) error {
 		}
 	}
 	return nil
+}
+
+// renderAgain renders the report of the -out file (-render), its targets judged
+// again with this harness's rules.
+func renderAgain(c *config) error {
+	b, err := os.ReadFile(c.out)
+	if err != nil {
+		return err
+	}
+	res := &Results{}
+	if err := json.Unmarshal(b, res); err != nil {
+		return fmt.Errorf("%s: %w", c.out, err)
+	}
+	c.smoke = c.smoke || res.Environment.Smoke
+	res.Targets = evaluateTargets(res)
+	if err := writeJSON(c.out, res); err != nil {
+		return err
+	}
+	return report(c, res)
 }
 
 // previousResults reads the -out file for -merge (nil without -merge or file).

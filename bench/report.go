@@ -17,6 +17,8 @@ type Target struct {
 	Met         bool    `json:"met"`
 	// Judged is false in a smoke run (too few samples) and when the scenario did not run.
 	Judged bool `json:"judged"`
+	// Measured: the scenario ran (a smoke run's values are measured, not judged).
+	Measured bool `json:"measured,omitempty"`
 }
 
 func findScenario(res *Results, id string) *Scenario {
@@ -43,7 +45,7 @@ func ratioOf(s *Scenario, dbctl string) (float64, bool) {
 func evaluateTargets(res *Results) []Target {
 	var out []Target
 	add := func(t Target, v float64, ok bool) {
-		t.Value, t.Judged = round(v), ok && !res.Environment.Smoke
+		t.Value, t.Judged, t.Measured = round(v), ok && !res.Environment.Smoke, ok
 		t.Met = ok && v <= t.Limit
 		out = append(out, t)
 	}
@@ -234,7 +236,7 @@ func targetsMarkdown(w func(string, ...any), res *Results) {
 	for i := range res.Targets {
 		t := &res.Targets[i]
 		val := t.valueString()
-		if t.Value == 0 && !t.Judged {
+		if t.Value == 0 && !t.Judged && !t.Measured {
 			val = "not run"
 		}
 		w("| %s | %s | %s | %s |\n", t.Description, val, t.limitString(), t.metString())
