@@ -153,7 +153,7 @@ type RequestPhase struct {
 	BeyondWatchesAndLeasePerMinute float64 `json:"beyondWatchesAndLeasePerMinute"`
 	// RestClient is the controller's rest_client_requests_total over the phase, by
 	// "METHOD CODE" (steady state only): the cross-check of the proxy's count.
-	RestClient map[string]int64 `json:"restClient,omitempty"`
+	RestClient map[string]int64 `json:"restClient"`
 	// CPUSeconds is the process_cpu_seconds_total of the phase (steady state only).
 	CPUSeconds *float64 `json:"cpuSeconds,omitempty"`
 	// Named lists the requests beyond watches (and the Lease), grouped (steady and

@@ -391,6 +391,13 @@ func renderAgain(c *config) error {
 		return fmt.Errorf("%s: %w", c.out, err)
 	}
 	c.smoke = c.smoke || res.Environment.Smoke
+	if res.Controller != nil {
+		for _, r := range res.Controller.Runs {
+			if r.Steady != nil && r.Steady.RestClient == nil { // written when an empty count was left out
+				r.Steady.RestClient = map[string]int64{}
+			}
+		}
+	}
 	res.Targets = evaluateTargets(res)
 	if err := writeJSON(c.out, res); err != nil {
 		return err

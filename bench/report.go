@@ -255,6 +255,9 @@ func beforeAfterMarkdown(w func(string, ...any), res, base *Results) {
 		}())
 	for i := range res.Targets {
 		t := &res.Targets[i]
+		if t.Scenario == "controller" && base.Controller == nil {
+			continue // a baseline from before the controller scenario
+		}
 		bt := targetFor(base, t.ID)
 		before := "not run"
 		if bt != nil && (bt.Judged || bt.Value > 0) {

@@ -170,8 +170,12 @@ func steadyMarkdown(w func(string, ...any), r *ControllerRun) {
 	if r.Steady.CPUSeconds != nil {
 		cpu = dur(*r.Steady.CPUSeconds)
 	}
+	restClient := r.Steady.RestClient
+	if restClient == nil { // a file written before it was always kept: an empty count was left out
+		restClient = map[string]int64{}
+	}
 	w("- **%s, steady state** (%s): %s; by resource: %s; the controller's own `rest_client_requests_total` over the window: %s; CPU %s.",
-		r.ID, dur(r.Steady.Seconds), formatRequests(r.Steady.Requests), byResource(r.Steady.ByResource), formatRequests(r.Steady.RestClient), cpu)
+		r.ID, dur(r.Steady.Seconds), formatRequests(r.Steady.Requests), byResource(r.Steady.ByResource), formatRequests(restClient), cpu)
 	if r.RestClientNote != "" {
 		w(" Note: %s.", r.RestClientNote)
 	}
