@@ -170,3 +170,12 @@ func TestControllerMarkdown(t *testing.T) {
 		t.Errorf("smoke run:\n%s", smoke)
 	}
 }
+
+func TestTargetValueNoNegativeZero(t *testing.T) {
+	if got := (&Target{Value: -0.3, Unit: "MiB"}).valueString(); got != "0 MiB" {
+		t.Errorf("valueString = %q", got)
+	}
+	if got := (&Target{Value: -3, Unit: "MiB"}).valueString(); got != "-3 MiB" {
+		t.Errorf("valueString = %q", got)
+	}
+}

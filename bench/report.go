@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 )
@@ -130,7 +131,11 @@ func (t *Target) valueString() string {
 	case "/min":
 		return fmt.Sprintf("%.1f/min", t.Value)
 	default:
-		return fmt.Sprintf("%.0f %s", t.Value, t.Unit)
+		v := math.Round(t.Value)
+		if v == 0 {
+			v = 0 // not "-0 MiB" for a difference just below zero
+		}
+		return fmt.Sprintf("%.0f %s", v, t.Unit)
 	}
 }
 
