@@ -585,6 +585,21 @@ func TestEarlierTopologyIsNotConverted(t *testing.T) {
 		client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"replicas":3}}`)), client.FieldOwner("dbctl-0.1")); err != nil {
 		t.Fatal(err)
 	}
+	// The rollout simulator answers the scale with a status update; wait for it,
+	// so that only a write of reconcile can change a resourceVersion below.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: h.ns, Name: "orders"}, sts); err != nil {
+			t.Fatal(err)
+		}
+		if sts.Status.ObservedGeneration == sts.Generation && sts.Status.ReadyReplicas == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the simulated rollout of 3 pods did not complete: %+v", sts.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	before := h.versions("orders")
 	tgt := h.target(postgres("orders", 3, ""))
 	if p, err := h.engine.Plan(context.Background(), tgt); err != nil || !strings.Contains(p.Refused, "pods orders-1, orders-2 hold databases of their own") {
