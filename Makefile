@@ -105,16 +105,16 @@ test-real-engines: ## only the real-server tests (fails instead of skipping)
 	DBCTL_REQUIRE_REAL_ENGINES=1 $(GO) test -count=1 -timeout 15m -v ./test/realengine/...
 
 # ---------------------------------------------------------------------------
-# Benchmarks: dbctl against kubectl on a throwaway kwok cluster (issue 7; see
+# Benchmarks: dbctl against kubectl, and dbctl controller at scale, on a throwaway kwok cluster (issues 7, 15; see
 # bench/run.sh and BENCHMARKS.md). BENCH_ARGS go to the harness (go run ./bench -h).
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: ## benchmark dbctl vs kubectl (every scenario, 7+ interleaved samples): bench/results.json, BENCHMARKS.md (~1 h on 2 cores)
+bench: ## benchmark dbctl vs kubectl (every scenario, 7+ interleaved samples) and the controller (500 Databases among 5,000 unrelated objects): bench/results.json, BENCHMARKS.md (~1.5 h on 2 cores)
 	bash bench/run.sh $(BENCH_ARGS)
 
 .PHONY: bench-smoke
-bench-smoke: ## short benchmark for CI: small scenarios, 1-2 samples, numbers printed, no timing assertions (~2 min)
+bench-smoke: ## short benchmark for CI: small scenarios, 1-2 samples, the controller at 20 Databases, numbers printed, no timing assertions (~3 min)
 	bash bench/run.sh --smoke $(BENCH_ARGS)
 
 # ---------------------------------------------------------------------------

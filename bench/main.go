@@ -44,6 +44,9 @@ type config struct {
 	nodes                            int
 	dbctlFlags                       []string
 	extraDbctl                       []extraBinary
+	ctl                              ctlConfig
+	merge                            bool
+	render                           bool
 }
 
 // extraBinary is another dbctl build measured alongside (-extra-dbctl NAME=PATH).
@@ -73,6 +76,18 @@ func main() {
 	flag.IntVar(&c.nodes, "nodes", 0, "number of kwok nodes (recorded only)")
 	var dbctlFlags string
 	flag.StringVar(&dbctlFlags, "dbctl-flags", "", "extra flags for every measured dbctl command, space-separated (e.g. \"--qps 500 --burst 1000\")")
+	flag.IntVar(&c.ctl.databases, "controller-databases", 500, "Databases of the controller scenario (0: it does not run)")
+	flag.IntVar(&c.ctl.unrelated, "controller-unrelated", 5000, "unrelated Secrets and ConfigMaps (half each) in the cluster of the controller scenario")
+	flag.IntVar(&c.ctl.concurrency, "controller-concurrency", 16, "dbctl controller --concurrency")
+	flag.DurationVar(&c.ctl.steady, "controller-steady", 2*time.Minute, "the steady-state window of the controller scenario")
+	flag.DurationVar(&c.ctl.settle, "controller-settle", 30*time.Second, "the wait after every Database is Ready before the steady-state window")
+	flag.BoolVar(&c.ctl.baseline, "controller-baseline", true, "also run the controller with no unrelated object in the cluster (the memory baseline)")
+	flag.BoolVar(&c.ctl.leaderElect, "controller-leader-elect", true, "also measure the steady state with leader election on (a restart over the Ready Databases)")
+	flag.DurationVar(&c.ctl.late, "controller-late", 13*time.Minute, "in the run among the unrelated objects, go on counting requests after the steady-state window "+
+		"until this long after the controller's start (client-go finishes the Event series 6-12 min after they were last seen); 0: no late window")
+	flag.BoolVar(&c.merge, "merge", false, "keep from the existing -out file what this run skips: its comparison scenarios when only the controller runs, "+
+		"its controller section when the controller does not run")
+	flag.BoolVar(&c.render, "render", false, "measure nothing: render the Markdown report of the -out file again (into -markdown); no cluster needed")
 	var extra string
 	flag.StringVar(&extra, "extra-dbctl", "", "other dbctl builds to measure in the startup, no-op and plan scenarios, as NAME=PATH,... (e.g. a proposed change)")
 	flag.Parse()
@@ -98,6 +113,13 @@ func main() {
 		for _, s := range strings.Split(only, ",") {
 			c.only[strings.TrimSpace(s)] = true
 		}
+	}
+	if c.render {
+		if err := renderAgain(&c); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if c.dbctl == "" || c.kubectl == "" || c.kubeconfig == "" || c.work == "" {
 		fmt.Fprintln(os.Stderr, "bench: -dbctl, -kubectl, -kubeconfig and -work are required (run bench/run.sh)")
@@ -136,6 +158,8 @@ type Results struct {
 	Scenarios     []*Scenario   `json:"scenarios"`
 	Targets       []Target      `json:"targets"`
 	Accounting    []*Accounting `json:"accounting"`
+	// Controller is the controller scenario (issue 15), with its own run metadata.
+	Controller *ControllerResult `json:"controller,omitempty"`
 }
 
 // Environment records where the numbers come from.
@@ -222,32 +246,39 @@ func (s *Scenario) variant(name string) *Variant {
 	return nil
 }
 
-func benchmark(ctx context.Context, c *config) error {
+// newEnv makes the paths of c absolute and builds the harness's clients.
+func newEnv(c *config) (*env, error) {
 	for _, p := range []*string{&c.dbctl, &c.kubectl, &c.kubeconfig, &c.work} {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		*p = abs
 	}
 	if err := os.MkdirAll(c.work, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	restCfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
 	if err != nil {
-		return fmt.Errorf("loading %s: %w", c.kubeconfig, err)
+		return nil, fmt.Errorf("loading %s: %w", c.kubeconfig, err)
 	}
 	restCfg.QPS, restCfg.Burst = 200, 400
 	cs, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dyn, err := dynamic.NewForConfig(restCfg)
 	if err != nil {
+		return nil, err
+	}
+	return &env{c: c, rest: restCfg, cs: cs, dyn: dyn, kcache: filepath.Join(c.work, "kube-cache"), breakers: filepath.Join(c.work, "breakers.json")}, nil
+}
+
+func benchmark(ctx context.Context, c *config) error {
+	e, err := newEnv(c)
+	if err != nil {
 		return err
 	}
-	e := &env{c: c, cs: cs, dyn: dyn, kcache: filepath.Join(c.work, "kube-cache"), breakers: filepath.Join(c.work, "breakers.json")}
-
 	res := &Results{FormatVersion: 1, Label: c.label, StartedAt: time.Now().UTC()}
 	res.Environment = e.environment(ctx)
 	logf("dbctl %s; kubectl %s; server %s; %d CPUs", res.Environment.DbctlVersion, res.Environment.KubectlVersion,
@@ -258,6 +289,15 @@ func benchmark(ctx context.Context, c *config) error {
 	}
 	if err := e.widenServiceCIDR(ctx); err != nil {
 		return err
+	}
+	prev, err := previousResults(c)
+	if err != nil {
+		return err
+	}
+	save := func() error {
+		out := mergeResults(res, prev)
+		out.Targets = evaluateTargets(out)
+		return writeJSON(c.out, out)
 	}
 	scenarios := e.scenarios()
 	for _, s := range scenarios {
@@ -285,18 +325,31 @@ func benchmark(ctx context.Context, c *config) error {
 		}
 		// Write what we have after every scenario: a long run that fails late keeps its numbers.
 		res.FinishedAt = time.Now().UTC()
-		res.Targets = evaluateTargets(res)
-		if err := writeJSON(c.out, res); err != nil {
+		if err := save(); err != nil {
 			return err
 		}
 	}
+	if c.ctl.databases > 0 && (c.only == nil || c.only["controller"]) {
+		ctl, err := e.controllerScenario(ctx, res)
+		if err != nil {
+			return fmt.Errorf("scenario controller: %w", err)
+		}
+		res.Controller = ctl
+	}
 	res.Environment.LoadAvgEnd = loadAvg()
 	res.FinishedAt = time.Now().UTC()
-	res.Targets = evaluateTargets(res)
-	if err := writeJSON(c.out, res); err != nil {
+	if err := save(); err != nil {
 		return err
 	}
+	res = mergeResults(res, prev)
+	res.Targets = evaluateTargets(res)
 	logf("wrote %s", c.out)
+	return report(c, res)
+}
+
+// report prints the Markdown report (and writes it into -markdown), then checks the
+// request accounting (-check-accounting).
+func report(c *config, res *Results) error {
 	var base *Results
 	if c.baseline != "" {
 		b, err := os.ReadFile(c.baseline)
@@ -324,6 +377,69 @@ func benchmark(ctx context.Context, c *config) error {
 		}
 	}
 	return nil
+}
+
+// renderAgain renders the report of the -out file (-render), its targets judged
+// again with this harness's rules.
+func renderAgain(c *config) error {
+	b, err := os.ReadFile(c.out)
+	if err != nil {
+		return err
+	}
+	res := &Results{}
+	if err := json.Unmarshal(b, res); err != nil {
+		return fmt.Errorf("%s: %w", c.out, err)
+	}
+	c.smoke = c.smoke || res.Environment.Smoke
+	if res.Controller != nil {
+		for _, r := range res.Controller.Runs {
+			if r.Steady != nil && r.Steady.RestClient == nil { // written when an empty count was left out
+				r.Steady.RestClient = map[string]int64{}
+			}
+		}
+	}
+	res.Targets = evaluateTargets(res)
+	if err := writeJSON(c.out, res); err != nil {
+		return err
+	}
+	return report(c, res)
+}
+
+// previousResults reads the -out file for -merge (nil without -merge or file).
+func previousResults(c *config) (*Results, error) {
+	if !c.merge {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.out)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	prev := &Results{}
+	if err := json.Unmarshal(b, prev); err != nil {
+		return nil, fmt.Errorf("%s: %w", c.out, err)
+	}
+	return prev, nil
+}
+
+// mergeResults is res with what it lacks taken from prev (-merge): the comparison
+// scenarios (with their environment) when res ran none, the controller section
+// when res did not run it.
+func mergeResults(res, prev *Results) *Results {
+	if prev == nil {
+		return res
+	}
+	out := *res
+	if len(res.Scenarios) == 0 && len(res.Accounting) == 0 {
+		out.Label, out.StartedAt, out.FinishedAt, out.Environment = prev.Label, prev.StartedAt, prev.FinishedAt, prev.Environment
+		out.Scenarios, out.Accounting = prev.Scenarios, prev.Accounting
+	}
+	if res.Controller == nil {
+		out.Controller = prev.Controller
+	}
+	return &out
 }
 
 func maxInt(xs []int) int {

@@ -156,6 +156,9 @@ func formatRequests(m map[string]int64) string {
 	if m == nil {
 		return "n/a"
 	}
+	if len(m) == 0 {
+		return "0"
+	}
 	verbs := make([]string, 0, len(m))
 	for v := range m {
 		verbs = append(verbs, v)

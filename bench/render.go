@@ -72,6 +72,9 @@ func twinObjects(d dbSpec) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	for _, c := range children {
+		if c.Desired == nil { // a child this Database does not have (e.g. a backup's)
+			continue
+		}
 		u := c.Desired.DeepCopy()
 		u.SetOwnerReferences(nil)
 		b, err := yaml.Marshal(u.Object)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 )
@@ -17,6 +18,8 @@ type Target struct {
 	Met         bool    `json:"met"`
 	// Judged is false in a smoke run (too few samples) and when the scenario did not run.
 	Judged bool `json:"judged"`
+	// Measured: the scenario ran (a smoke run's values are measured, not judged).
+	Measured bool `json:"measured,omitempty"`
 }
 
 func findScenario(res *Results, id string) *Scenario {
@@ -43,7 +46,7 @@ func ratioOf(s *Scenario, dbctl string) (float64, bool) {
 func evaluateTargets(res *Results) []Target {
 	var out []Target
 	add := func(t Target, v float64, ok bool) {
-		t.Value, t.Judged = round(v), ok && !res.Environment.Smoke
+		t.Value, t.Judged, t.Measured = round(v), ok && !res.Environment.Smoke, ok
 		t.Met = ok && v <= t.Limit
 		out = append(out, t)
 	}
@@ -76,7 +79,7 @@ func evaluateTargets(res *Results) []Target {
 	}
 	v, ok = ratioOf(findScenario(res, "startup"), "dbctl")
 	add(Target{ID: "startup", Scenario: "startup", Description: "dbctl version ≤ 0.5 × kubectl version --client", Limit: 0.5, Unit: "×"}, v, ok)
-	return out
+	return append(out, controllerTargets(res)...)
 }
 
 func targetFor(res *Results, id string) *Target {
@@ -112,6 +115,8 @@ func (t *Target) limitString() string {
 		return fmt.Sprintf("≤ %.2f×", t.Limit)
 	case "s":
 		return fmt.Sprintf("≤ %s", dur(t.Limit))
+	case "/min":
+		return fmt.Sprintf("≤ %g/min", t.Limit)
 	default:
 		return fmt.Sprintf("≤ %.0f %s", t.Limit, t.Unit)
 	}
@@ -123,8 +128,14 @@ func (t *Target) valueString() string {
 		return fmt.Sprintf("%.2f×", t.Value)
 	case "s":
 		return dur(t.Value)
+	case "/min":
+		return fmt.Sprintf("%.1f/min", t.Value)
 	default:
-		return fmt.Sprintf("%.0f %s", t.Value, t.Unit)
+		v := math.Round(t.Value)
+		if v == 0 {
+			v = 0 // not "-0 MiB" for a difference just below zero
+		}
+		return fmt.Sprintf("%.0f %s", v, t.Unit)
 	}
 }
 
@@ -161,6 +172,19 @@ func markdown(res *Results, base *Results) string {
 	}
 	w("\n\n")
 
+	mainTableMarkdown(w, res)
+	targetsMarkdown(w, res)
+	if base != nil {
+		beforeAfterMarkdown(w, res, base)
+	}
+	requestsMarkdown(w, res)
+	coldMarkdown(w, res)
+	b.WriteString(controllerMarkdown(res))
+	accountingMarkdown(w, res)
+	return b.String()
+}
+
+func mainTableMarkdown(w func(string, ...any), res *Results) {
 	w("| scenario | dbctl median [min–max] | kubectl median [min–max] | ratio | target | met? |\n|---|---|---|---|---|---|\n")
 	targetRow := map[string]string{"noop-1|dbctl": "noop-1", "plan-1|dbctl": "plan-1", "noop-200|dbctl --concurrency 16": "noop-200",
 		"cold-200|dbctl --concurrency 16": "cold-200", "startup|dbctl": "startup"}
@@ -210,57 +234,66 @@ func markdown(res *Results, base *Results) string {
 	}
 	w("\n")
 
+}
+
+func targetsMarkdown(w func(string, ...any), res *Results) {
 	w("#### Targets\n\n| target | value | limit | met? |\n|---|---|---|---|\n")
 	for i := range res.Targets {
 		t := &res.Targets[i]
 		val := t.valueString()
-		if t.Value == 0 && !t.Judged {
+		if t.Value == 0 && !t.Judged && !t.Measured {
 			val = "not run"
 		}
 		w("| %s | %s | %s | %s |\n", t.Description, val, t.limitString(), t.metString())
 	}
 	w("\n")
 
-	if base != nil {
-		w("#### Before / after (before: %s%s)\n\n| target | before | after | limit |\n|---|---|---|---|\n",
-			base.StartedAt.Format("2006-01-02 15:04 UTC"), func() string {
-				if base.Label != "" {
-					return " — " + base.Label
-				}
-				return ""
-			}())
-		for i := range res.Targets {
-			t := &res.Targets[i]
-			bt := targetFor(base, t.ID)
-			before := "not run"
-			if bt != nil && (bt.Judged || bt.Value > 0) {
-				before = bt.valueString() + " " + strings.Fields(bt.metString() + " x")[0]
-			}
-			after := "not run"
-			if t.Judged || t.Value > 0 {
-				after = t.valueString() + " " + strings.Fields(t.metString() + " x")[0]
-			}
-			w("| %s | %s | %s | %s |\n", t.Description, before, after, t.limitString())
-		}
-		w("\n| variant | before: median, requests | after: median, requests |\n|---|---|---|\n")
-		for _, s := range res.Scenarios {
-			bs := findScenario(base, s.ID)
-			for _, v := range s.Variants {
-				if v.Tool != "dbctl" {
-					continue
-				}
-				before := "—"
-				if bs != nil {
-					if bv := bs.variant(v.Name); bv != nil {
-						before = fmt.Sprintf("%s, %s", dur(bv.Seconds.Median), reqTotal(bv.Requests))
-					}
-				}
-				w("| %s %s | %s | %s, %s |\n", s.ID, v.Name, before, dur(v.Seconds.Median), reqTotal(v.Requests))
-			}
-		}
-		w("\n")
-	}
+}
 
+func beforeAfterMarkdown(w func(string, ...any), res, base *Results) {
+	w("#### Before / after (before: %s%s)\n\n| target | before | after | limit |\n|---|---|---|---|\n",
+		base.StartedAt.Format("2006-01-02 15:04 UTC"), func() string {
+			if base.Label != "" {
+				return " — " + base.Label
+			}
+			return ""
+		}())
+	for i := range res.Targets {
+		t := &res.Targets[i]
+		if t.Scenario == "controller" && base.Controller == nil {
+			continue // a baseline from before the controller scenario
+		}
+		bt := targetFor(base, t.ID)
+		before := "not run"
+		if bt != nil && (bt.Judged || bt.Value > 0) {
+			before = bt.valueString() + " " + strings.Fields(bt.metString() + " x")[0]
+		}
+		after := "not run"
+		if t.Judged || t.Value > 0 {
+			after = t.valueString() + " " + strings.Fields(t.metString() + " x")[0]
+		}
+		w("| %s | %s | %s | %s |\n", t.Description, before, after, t.limitString())
+	}
+	w("\n| variant | before: median, requests | after: median, requests |\n|---|---|---|\n")
+	for _, s := range res.Scenarios {
+		bs := findScenario(base, s.ID)
+		for _, v := range s.Variants {
+			if v.Tool != "dbctl" {
+				continue
+			}
+			before := "—"
+			if bs != nil {
+				if bv := bs.variant(v.Name); bv != nil {
+					before = fmt.Sprintf("%s, %s", dur(bv.Seconds.Median), reqTotal(bv.Requests))
+				}
+			}
+			w("| %s %s | %s | %s, %s |\n", s.ID, v.Name, before, dur(v.Seconds.Median), reqTotal(v.Requests))
+		}
+	}
+	w("\n")
+}
+
+func requestsMarkdown(w func(string, ...any), res *Results) {
 	w("#### API requests, memory, CPU\n\n")
 	w("dbctl's requests come from its `-v` counter (the median sample); kubectl's from one extra, untimed run at `-v=6` " +
 		"(counted from client-go's request log). Peak RSS is getrusage's ru_maxrss (for a kubectl twin of several processes, the largest).\n\n")
@@ -279,6 +312,9 @@ func markdown(res *Results, base *Results) string {
 	}
 	w("\n")
 
+}
+
+func coldMarkdown(w func(string, ...any), res *Results) {
 	cold := false
 	for _, s := range res.Scenarios {
 		if strings.HasPrefix(s.ID, "cold-") {
@@ -301,22 +337,25 @@ func markdown(res *Results, base *Results) string {
 		w("\n")
 	}
 
-	if len(res.Accounting) > 0 {
-		w("#### Request accounting of a no-op reconcile\n\n")
-		w("Limit: zero mutating requests that persist anything (checked: no resourceVersion of the Databases, their children or PVCs changes, " +
-			"and dbctl reports no change) and at most (children + 2) requests per Database.\n\n")
-		w("| scenario | requests | limit | mutating requests | objects changed | met? |\n|---|---|---|---|---|---|\n")
-		for _, a := range res.Accounting {
-			met := "❌ no"
-			if a.Met {
-				met = "✅ yes"
-			}
-			w("| %s (%d Database(s), `%s`) | %s | %d | %d (the server-side apply of the unchanged Database: persists nothing) | %d of %d | %s |\n",
-				a.Scenario, a.Databases, a.Command, formatRequests(a.Requests), a.Limit, a.Mutating, len(a.Changed), a.Objects, met)
-		}
-		w("\n")
+}
+
+func accountingMarkdown(w func(string, ...any), res *Results) {
+	if len(res.Accounting) == 0 {
+		return
 	}
-	return b.String()
+	w("#### Request accounting of a no-op reconcile\n\n")
+	w("Limit: zero mutating requests that persist anything (checked: no resourceVersion of the Databases, their children or PVCs changes, " +
+		"and dbctl reports no change) and at most (children + 2) requests per Database.\n\n")
+	w("| scenario | requests | limit | mutating requests | objects changed | met? |\n|---|---|---|---|---|---|\n")
+	for _, a := range res.Accounting {
+		met := "❌ no"
+		if a.Met {
+			met = "✅ yes"
+		}
+		w("| %s (%d Database(s), `%s`) | %s | %d | %d (the server-side apply of the unchanged Database: persists nothing) | %d of %d | %s |\n",
+			a.Scenario, a.Databases, a.Command, formatRequests(a.Requests), a.Limit, a.Mutating, len(a.Changed), a.Objects, met)
+	}
+	w("\n")
 }
 
 func reqTotal(m map[string]int64) string {

@@ -3,16 +3,22 @@
 #
 # Usage: bench/run.sh [--smoke] [harness flags...]
 #   (no flag)  the full suite: every scenario, 7 interleaved samples per variant
-#              (21 for the sub-second single-Database ones); writes bench/results.json
-#              and the numbers section of BENCHMARKS.md. About 40-60 minutes on 2 cores.
+#              (21 for the sub-second single-Database ones), then the controller
+#              scenario (500 Databases under `dbctl controller` among 5,000 unrelated
+#              Secrets and ConfigMaps, ~25 min); writes bench/results.json and the
+#              numbers section of BENCHMARKS.md. About 1.5 hours on 2 cores.
 #   --smoke    the CI version (`make bench-smoke`): startup, no-op, plan and cold
-#              reconcile of one Database, 1-2 samples each, no scale scenarios; prints
-#              the numbers, writes them to $BENCH_WORK/results-smoke.json, judges no
-#              timing target (too few samples); exits 1 only when the request
-#              accounting check (a no-op reconcile persists nothing and makes at most
-#              children + 2 requests) fails.
+#              reconcile of one Database, 1-2 samples each, no scale scenarios, and
+#              the controller scenario at 20 Databases and 200 unrelated objects with
+#              15 s settle and steady windows; prints the numbers, writes them to
+#              $BENCH_WORK/results-smoke.json, judges no target (too few samples);
+#              exits 1 on a real error (a cluster, process or request that fails, a
+#              Database never Ready) or when the request accounting check (a no-op
+#              reconcile persists nothing and makes at most children + 2 requests)
+#              fails; never on a time.
 #   Any other argument goes to the harness (go run ./bench -h), e.g.
 #     bench/run.sh -only noop-1,plan-1 -iterations 5
+#     bench/run.sh -only controller -merge   # only the controller scenario, the rest kept
 #     bench/run.sh -baseline bench/results-before.json -label "after: …"
 #
 # Environment:
@@ -92,6 +98,7 @@ log "cluster $DBCTL_CLUSTER up ($DBCTL_NODES nodes) after $((SECONDS - start))s"
 common=(-dbctl "$work/dbctl" -kubectl "$tools/kubectl" -kubeconfig "$kubeconfig" -work "$work" -nodes "$DBCTL_NODES")
 if ((smoke)); then
   "$work/bench" "${common[@]}" -smoke -check-accounting -iterations 1 -cheap-factor 2 -scale "" \
+    -controller-databases 20 -controller-unrelated 200 -controller-settle 15s -controller-steady 15s -controller-late 0 \
     -out "$work/results-smoke.json" -markdown "" ${args[@]+"${args[@]}"}
 else
   "$work/bench" "${common[@]}" -out "${BENCH_OUT:-$repo/bench/results.json}" -markdown "${BENCH_MD-$repo/BENCHMARKS.md}" ${args[@]+"${args[@]}"}

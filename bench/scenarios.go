@@ -14,11 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 // env is what the scenarios share.
 type env struct {
 	c        *config
+	rest     *rest.Config
 	cs       kubernetes.Interface
 	dyn      dynamic.Interface
 	kcache   string // kubectl --cache-dir (discovery), warmed by the warm-up runs

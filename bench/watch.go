@@ -14,13 +14,18 @@ import (
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
-var stsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
+var (
+	stsGVR = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
+	dbGVR  = schema.GroupVersionResource{Group: "dbctl.io", Version: "v1alpha1", Resource: "databases"}
+)
 
 // stsWatcher records, from the harness's own watch, when each StatefulSet of a
 // namespace first became Current the way kstatus computes it (dbctl's and kubectl
-// rollout status's notion of "rolled out"). It is started before the measured
-// process, so that no transition is missed.
+// rollout status's notion of "rolled out"), or, for Databases, Ready. It is started
+// before the measured process, so that no transition is missed.
 type stsWatcher struct {
+	isReady func(*unstructured.Unstructured) bool
+
 	mu     sync.Mutex
 	ready  map[string]time.Time
 	cancel context.CancelFunc
@@ -29,13 +34,45 @@ type stsWatcher struct {
 }
 
 func watchStatefulSets(ctx context.Context, dyn dynamic.Interface, namespace string) (*stsWatcher, error) {
+	return watchReady(ctx, dyn, stsGVR, namespace, func(u *unstructured.Unstructured) bool {
+		res, err := status.Compute(u)
+		return err == nil && res.Status == status.CurrentStatus
+	})
+}
+
+// watchDatabases records when each Database of namespace first became Ready the
+// way Database.IsReady says: phase Ready, condition Ready True, status of its
+// current generation.
+func watchDatabases(ctx context.Context, dyn dynamic.Interface, namespace string) (*stsWatcher, error) {
+	return watchReady(ctx, dyn, dbGVR, namespace, databaseReady)
+}
+
+func databaseReady(u *unstructured.Unstructured) bool {
+	phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
+	observed, _, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+	if phase != "Ready" || observed != u.GetGeneration() {
+		return false
+	}
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Ready" {
+			return m["status"] == "True"
+		}
+	}
+	return false
+}
+
+// watchReady watches the objects of gvr in namespace and records when each first
+// satisfied isReady.
+func watchReady(ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource, namespace string,
+	isReady func(*unstructured.Unstructured) bool) (*stsWatcher, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	w := &stsWatcher{ready: map[string]time.Time{}, cancel: cancel, done: make(chan struct{})}
-	ri := dyn.Resource(stsGVR).Namespace(namespace)
+	w := &stsWatcher{isReady: isReady, ready: map[string]time.Time{}, cancel: cancel, done: make(chan struct{})}
+	ri := dyn.Resource(gvr).Namespace(namespace)
 	list, err := ri.List(ctx, metav1.ListOptions{})
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("listing StatefulSets in %s: %w", namespace, err)
+		return nil, fmt.Errorf("listing %s in %s: %w", gvr.Resource, namespace, err)
 	}
 	now := time.Now()
 	for i := range list.Items {
@@ -45,7 +82,7 @@ func watchStatefulSets(ctx context.Context, dyn dynamic.Interface, namespace str
 	wi, err := ri.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("watching StatefulSets in %s: %w", namespace, err)
+		return nil, fmt.Errorf("watching %s in %s: %w", gvr.Resource, namespace, err)
 	}
 	go func() {
 		defer close(w.done)
@@ -82,8 +119,7 @@ func watchStatefulSets(ctx context.Context, dyn dynamic.Interface, namespace str
 }
 
 func (w *stsWatcher) observe(u *unstructured.Unstructured, at time.Time) {
-	res, err := status.Compute(u)
-	if err != nil || res.Status != status.CurrentStatus {
+	if !w.isReady(u) {
 		return
 	}
 	w.mu.Lock()
@@ -120,7 +156,7 @@ func (w *stsWatcher) lastReady(names []string, timeout time.Duration) (time.Time
 			return time.Time{}, err
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("StatefulSet %s was never seen rolled out", missing)
+			return time.Time{}, fmt.Errorf("%s was never seen ready (rolled out)", missing)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -129,4 +165,15 @@ func (w *stsWatcher) lastReady(names []string, timeout time.Duration) (time.Time
 func (w *stsWatcher) stop() {
 	w.cancel()
 	<-w.done
+}
+
+// readyTimes returns when each object was first seen ready.
+func (w *stsWatcher) readyTimes() map[string]time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]time.Time, len(w.ready))
+	for k, v := range w.ready {
+		out[k] = v
+	}
+	return out
 }
