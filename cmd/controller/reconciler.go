@@ -122,7 +122,7 @@ func (c *Reconciler) forget(key types.NamespacedName) {
 }
 
 // record turns the step into Events on the Database and log lines: each phase
-// transition, each change written, an error.
+// transition, the changes written (one Event), an error.
 func (c *Reconciler) record(res *reconcile.StepResult) {
 	db := res.Database
 	if db == nil {
@@ -140,14 +140,46 @@ func (c *Reconciler) record(res *reconcile.StepResult) {
 		c.Recorder.Eventf(db, nil, kind, "Phase"+string(t.To), "Reconcile", "%s → %s: %s", t.From, t.To, c.redacted(res.Message))
 		c.Log.Info("phase", "database", key, "from", t.From, "to", t.To, "message", c.redacted(res.Message))
 	}
-	for _, ch := range res.Changes {
-		c.Recorder.Eventf(db, nil, corev1.EventTypeNormal, "Applied", "Reconcile", "%s %s", ch.Action.Symbol(), ch.ID())
-		c.Log.Info("applied", "database", key, "change", ch.Action.Symbol()+" "+ch.ID())
+	if len(res.Changes) > 0 {
+		changes := make([]string, len(res.Changes))
+		for i, ch := range res.Changes {
+			changes[i] = ch.Action.Symbol() + " " + ch.ID()
+		}
+		// One Event per step, its action the phase: the events API merges Events of
+		// the same type, action, reason and object into a series that keeps only the
+		// first note, so one Event per change (or one action for every step) lost the
+		// changes of all but the first and closed each series with a PATCH later.
+		phase := res.Changes[0].Phase
+		if phase == "" {
+			phase = res.Phase
+		}
+		c.Recorder.Eventf(db, nil, corev1.EventTypeNormal, "Applied", string(phase), "%s", appliedNote(changes))
+		c.Log.Info("applied", "database", key, "phase", phase, "changes", changes)
 	}
 	if res.Err != nil {
 		c.Recorder.Eventf(db, nil, corev1.EventTypeWarning, "ReconcileError", "Reconcile", "%s", c.redacted(res.Message))
 		c.Log.Info("step failed", "database", key, "error", c.redacted(res.Message))
 	}
+}
+
+// maxNote is the longest note the API server takes on an Event (events.k8s.io/v1).
+const maxNote = 1024
+
+// appliedNote lists the changes of a step, as many as fit in an Event's note.
+func appliedNote(changes []string) string {
+	note := ""
+	for i, ch := range changes {
+		next := ch
+		if i > 0 {
+			next = ", " + ch
+		}
+		more := fmt.Sprintf(" and %d more", len(changes)-i)
+		if len(note)+len(next)+len(more) > maxNote {
+			return note + more
+		}
+		note += next
+	}
+	return note
 }
 
 func (c *Reconciler) redacted(msg string) string {

@@ -1,6 +1,10 @@
 package controller
 
 import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,10 +17,75 @@ import (
 	"github.com/dbctl-io/dbctl/resilience"
 )
 
-type nopRecorder struct{ events []string }
+type nopRecorder struct {
+	events []string
+	// keys are what the events API merges Events by (with the object): type, action,
+	// reason; notes the rendered notes.
+	keys, notes []string
+}
 
-func (r *nopRecorder) Eventf(_ runtime.Object, _ runtime.Object, _, reason, _, _ string, _ ...interface{}) {
+func (r *nopRecorder) Eventf(_ runtime.Object, _ runtime.Object, eventtype, reason, action, note string, args ...interface{}) {
 	r.events = append(r.events, reason)
+	r.keys = append(r.keys, eventtype+"/"+action+"/"+reason)
+	r.notes = append(r.notes, fmt.Sprintf(note, args...))
+}
+
+// The changes of a step are one Event that lists them all, and the steps of a cold
+// Database are Events the events API does not merge into one series (which keeps
+// the first note only and is closed by a PATCH minutes later).
+func TestAppliedEvents(t *testing.T) {
+	rec := &nopRecorder{}
+	c := &Reconciler{Recorder: rec, Log: logr.Discard()}
+	db := &v1alpha1.Database{}
+	steps := []struct {
+		phase   v1alpha1.Phase
+		changes []reconcile.Change
+		want    string
+	}{
+		{v1alpha1.PhaseProvisioning, []reconcile.Change{
+			{Action: reconcile.ActionCreate, Kind: "Secret", Namespace: "shop", Name: "orders-credentials"},
+			{Action: reconcile.ActionCreate, Kind: "Secret", Namespace: "shop", Name: "orders-replication"},
+		}, "+ Secret shop/orders-credentials, + Secret shop/orders-replication"},
+		{v1alpha1.PhaseConfiguring, []reconcile.Change{
+			{Action: reconcile.ActionCreate, Kind: "ConfigMap", Namespace: "shop", Name: "orders-config"},
+		}, "+ ConfigMap shop/orders-config"},
+		{v1alpha1.PhaseDeploying, []reconcile.Change{
+			{Action: reconcile.ActionCreate, Kind: "Service", Namespace: "shop", Name: "orders"},
+			{Action: reconcile.ActionCreate, Kind: "Service", Namespace: "shop", Name: "orders-ro"},
+			{Action: reconcile.ActionUpdate, Kind: "StatefulSet", Namespace: "shop", Name: "orders"},
+		}, "+ Service shop/orders, + Service shop/orders-ro, ~ StatefulSet shop/orders"},
+		{v1alpha1.PhaseVerifying, nil, ""},
+	}
+	for _, s := range steps {
+		c.record(&reconcile.StepResult{Database: db, Phase: s.phase, Changes: s.changes})
+	}
+	if want := []string{"+ Secret shop/orders-credentials, + Secret shop/orders-replication", "+ ConfigMap shop/orders-config",
+		"+ Service shop/orders, + Service shop/orders-ro, ~ StatefulSet shop/orders"}; !slices.Equal(rec.notes, want) {
+		t.Errorf("notes\n%q\nwant\n%q", rec.notes, want)
+	}
+	seen := map[string]bool{}
+	for _, k := range rec.keys {
+		if seen[k] {
+			t.Errorf("two Events with key %s: the events API merges them into a series", k)
+		}
+		seen[k] = true
+	}
+}
+
+// A step with more changes than a note holds says how many it left out, within the
+// API server's limit.
+func TestAppliedNoteFits(t *testing.T) {
+	var changes []string
+	for i := range 100 {
+		changes = append(changes, fmt.Sprintf("~ ConfigMap/a-rather-long-name-%03d", i))
+	}
+	note := appliedNote(changes)
+	if len(note) > maxNote || !strings.HasPrefix(note, changes[0]+", ") || !regexp.MustCompile(` and \d+ more$`).MatchString(note) {
+		t.Errorf("note (%d bytes): %s", len(note), note)
+	}
+	if got := appliedNote(changes[:2]); got != changes[0]+", "+changes[1] {
+		t.Errorf("two changes: %s", got)
+	}
 }
 
 // When the next step comes: at once after progress, at the time the step names,
@@ -29,7 +98,7 @@ func TestNextStep(t *testing.T) {
 		Log: logr.Discard(), Now: func() time.Time { return now }}
 	key := types.NamespacedName{Namespace: "shop", Name: "orders"}
 	db := &v1alpha1.Database{}
-	change := []reconcile.Change{{Action: reconcile.ActionUpdate, Kind: "ConfigMap", Name: "orders-config"}}
+	change := []reconcile.Change{{Action: reconcile.ActionUpdate, Kind: "ConfigMap", Namespace: "shop", Name: "orders-config"}}
 	steps := []struct {
 		name string
 		res  reconcile.StepResult
