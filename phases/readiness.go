@@ -62,10 +62,19 @@ func (r Rollout) And(o Rollout) Rollout {
 	return out
 }
 
-// Progress is "2/3 replicas ready".
+// Progress is "2/3 replicas ready"; when every replica is ready but the rollout is
+// not complete, it says what is missing ("3/3 replicas ready, 1/3 updated").
 func (r Rollout) Progress() string {
-	if r.Ready > r.Desired {
+	switch {
+	case r.Ready > r.Desired:
 		return fmt.Sprintf("%d replicas ready, scaling down to %d", r.Ready, r.Desired)
+	case r.Ready < r.Desired || r.Current || !r.Exists:
+		return fmt.Sprintf("%d/%d replicas ready", r.Ready, r.Desired)
+	case !r.Observed:
+		return fmt.Sprintf("%d/%d replicas ready, the latest spec not yet observed", r.Ready, r.Desired)
+	case r.Updated < r.Desired:
+		return fmt.Sprintf("%d/%d replicas ready, %d/%d updated", r.Ready, r.Desired, r.Updated, r.Desired)
+	default:
+		return fmt.Sprintf("%d/%d replicas ready, %s", r.Ready, r.Desired, r.Message)
 	}
-	return fmt.Sprintf("%d/%d replicas ready", r.Ready, r.Desired)
 }

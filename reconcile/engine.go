@@ -205,8 +205,10 @@ func (r *run) ended(d phases.Decision) bool {
 func (r *run) wait(ctx context.Context, d phases.Decision, snap *snapshot) bool {
 	switch d.Wait {
 	case phases.WaitRollout:
+		last := snap.obs.Rollout
 		err := r.retry(ctx, func(ctx context.Context) error {
 			return r.c.waitRollout(ctx, r.db, snap.statefulSets(), d.WaitUntil, func(ro phases.Rollout, msg string) {
+				last = ro
 				r.emit(Event{Type: EventWaiting, Message: msg, Rollout: &ro})
 			})
 		})
@@ -215,7 +217,7 @@ func (r *run) wait(ctx context.Context, d phases.Decision, snap *snapshot) bool 
 			return false
 		}
 		if ctx.Err() != nil {
-			r.stop(fmt.Errorf("timed out waiting for the StatefulSet rollout (%s): %w", snap.obs.Rollout.Progress(), ctx.Err()))
+			r.stop(fmt.Errorf("timed out waiting for the StatefulSet rollout (%s): %w", last.Progress(), ctx.Err()))
 			return false
 		}
 	case phases.WaitBackoff:

@@ -72,25 +72,33 @@ func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, sets ma
 
 // rolloutView is what one waiter knows of its StatefulSets.
 type rolloutView struct {
-	latest        map[string]*unstructured.Unstructured
-	minGeneration map[string]int64
+	latest map[string]*unstructured.Unstructured
+	// observed is each StatefulSet as the run observed it before its writes.
+	observed map[string]*unstructured.Unstructured
 }
 
 func newRolloutView(sets map[string]*unstructured.Unstructured) *rolloutView {
-	v := &rolloutView{latest: map[string]*unstructured.Unstructured{}, minGeneration: map[string]int64{}}
+	v := &rolloutView{latest: map[string]*unstructured.Unstructured{}, observed: map[string]*unstructured.Unstructured{}}
 	for name, obj := range sets {
 		v.latest[name] = obj
-		if obj != nil {
-			v.minGeneration[name] = obj.GetGeneration()
-		}
+		v.observed[name] = obj
 	}
 	return v
+}
+
+// stale reports whether u predates what the run observed of StatefulSet name: the
+// same object at an older generation. A StatefulSet created again since (volume
+// growth recreates it around its pods) has another UID and starts at generation 1:
+// it is newer, whatever its generation.
+func (v *rolloutView) stale(name string, u *unstructured.Unstructured) bool {
+	o := v.observed[name]
+	return o != nil && u.GetUID() == o.GetUID() && u.GetGeneration() < o.GetGeneration()
 }
 
 // update takes what the subscriptions were told. done is true when a StatefulSet
 // was deleted (decide again: it is missing now); an error ended the watch. A view
 // older than the generation this run observed is ignored (the shared watch's
-// predates what this run applied).
+// predates what this run applied; one created again since is not older).
 func (v *rolloutView) update(subs map[string]*rolloutSub) (done bool, err error) {
 	for name, sub := range subs {
 		u, deleted, err := sub.state()
@@ -99,7 +107,7 @@ func (v *rolloutView) update(subs map[string]*rolloutSub) (done bool, err error)
 			return true, err
 		case deleted:
 			return true, nil
-		case u == nil || u.GetGeneration() < v.minGeneration[name]:
+		case u == nil || v.stale(name, u):
 			continue
 		}
 		v.latest[name] = u

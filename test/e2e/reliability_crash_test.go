@@ -233,7 +233,7 @@ func crashState(t *testing.T, ns, name string) (phase, children string) {
 }
 
 // wantNoHalfOwned checks every child that exists right after a kill: exactly one
-// owner reference, the Database as controller, and dbctl among its field managers
+// owner reference, the Database as controller (none on a retained Secret), and dbctl among its field managers
 // (a Secret created with a POST and not yet applied has only dbctl's Update entry).
 func wantNoHalfOwned(t *testing.T, ns, name string) {
 	t.Helper()
@@ -249,7 +249,11 @@ func wantNoHalfOwned(t *testing.T, ns, name string) {
 			continue
 		}
 		refs := obj.GetOwnerReferences()
-		if len(refs) != 1 || refs[0].Controller == nil || !*refs[0].Controller || refs[0].UID != db.UID {
+		if keptOnDelete(obj, db) {
+			if len(refs) != 0 {
+				t.Errorf("%s: ownerReferences %+v, want none (deletionPolicy Retain)", key, refs)
+			}
+		} else if len(refs) != 1 || refs[0].Controller == nil || !*refs[0].Controller || refs[0].UID != db.UID {
 			t.Errorf("%s: ownerReferences %+v, want exactly one, the controller reference to Database %s", key, refs, db.UID)
 		}
 		managed := false

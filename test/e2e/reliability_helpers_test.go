@@ -390,13 +390,24 @@ func wantConverged(t *testing.T, ns, name string, replicas int, wantPassword []b
 	return db
 }
 
+// keptOnDelete reports whether a child carries no owner reference so that deleting the
+// Database leaves it: the Secrets under deletionPolicy Retain (the default).
+func keptOnDelete(obj client.Object, db *v1alpha1.Database) bool {
+	_, secret := obj.(*corev1.Secret)
+	return secret && db.Retained()
+}
+
 // wantOwnedByDbctl checks that a child is wholly dbctl's: one owner reference, the
-// Database as its controller; dbctl's server-side apply entry in managedFields; the
+// Database as its controller (none on a Secret the Database retains); dbctl's server-side apply entry in managedFields; the
 // managed-by label.
 func wantOwnedByDbctl(t *testing.T, key string, obj client.Object, db *v1alpha1.Database) {
 	t.Helper()
 	refs := obj.GetOwnerReferences()
-	if len(refs) != 1 || refs[0].Controller == nil || !*refs[0].Controller || refs[0].UID != db.UID ||
+	if keptOnDelete(obj, db) {
+		if len(refs) != 0 {
+			t.Errorf("%s: ownerReferences %+v, want none (deletionPolicy Retain keeps it when the Database is deleted)", key, refs)
+		}
+	} else if len(refs) != 1 || refs[0].Controller == nil || !*refs[0].Controller || refs[0].UID != db.UID ||
 		refs[0].Kind != v1alpha1.Kind || refs[0].Name != db.Name {
 		t.Errorf("%s: ownerReferences %+v, want exactly one, the controller reference to Database %s (uid %s)", key, refs, db.Name, db.UID)
 	}

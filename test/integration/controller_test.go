@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -135,6 +136,7 @@ func TestControllerKeepsADatabaseReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	password := string(secret.Data["password"])
+	wantAppliedEvents(t, ns, "orders")
 
 	// Steady state: no request but the watches' (none at all in 3s).
 	time.Sleep(time.Second)
@@ -182,10 +184,47 @@ func TestControllerKeepsADatabaseReady(t *testing.T) {
 	if strings.Contains(rc.log.String(), password) {
 		t.Error("the controller's log holds the password")
 	}
-	for _, want := range []string{`"to":"Ready"`, `"change":"~ ConfigMap ` + ns + `/orders-config"`} {
+	for _, want := range []string{`"to":"Ready"`, `"msg":"applied"`, `"~ ConfigMap ` + ns + `/orders-config"`} {
 		if !strings.Contains(rc.log.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, rc.log)
 		}
+	}
+}
+
+// wantAppliedEvents checks the Applied Events of a cold Database's steps: one per
+// writing step, each listing every change of its step (the two Services of
+// Provisioning included: as one Event per change, the events API merged them into a
+// series that kept only the first), none of them a series.
+func wantAppliedEvents(t *testing.T, ns, name string) {
+	t.Helper()
+	wants := []string{"+ Secret " + ns + "/" + name + "-credentials, ", "+ Service " + ns + "/" + name + "-ro",
+		"+ ConfigMap " + ns + "/" + name + "-config", "+ StatefulSet " + ns + "/" + name + "-replica"}
+	var notes []string
+	waitFor(t, 20*time.Second, "the Applied Events", func() bool {
+		list := &eventsv1.EventList{}
+		if err := env.Client.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		notes = notes[:0]
+		for _, ev := range list.Items {
+			if ev.Reason != "Applied" || ev.Regarding.Name != name {
+				continue
+			}
+			if ev.Series != nil {
+				t.Errorf("Applied Event %q is a series of %d", ev.Note, ev.Series.Count)
+			}
+			notes = append(notes, ev.Note)
+		}
+		all := strings.Join(notes, "\n")
+		for _, w := range wants {
+			if !strings.Contains(all, w) {
+				return false
+			}
+		}
+		return true
+	})
+	if len(notes) != 3 {
+		t.Errorf("%d Applied Events for a cold Database, want 3 (Provisioning, Configuring, Deploying):\n%s", len(notes), strings.Join(notes, "\n"))
 	}
 }
 
