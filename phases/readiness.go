@@ -20,6 +20,13 @@ type Rollout struct {
 	// Observed is false while the StatefulSet controller has not yet seen the
 	// latest spec (status.observedGeneration behind metadata.generation).
 	Observed bool
+	// LeftoverStatus is true when the status is ahead of the spec
+	// (status.observedGeneration above metadata.generation): the StatefulSet
+	// controller wrote the status of a StatefulSet deleted under this name onto the
+	// one created in its place (it retries a conflicting status write on the object
+	// it then finds under that name), and never corrects it, since its own
+	// observedGeneration is not higher. A volume growth recreates StatefulSets.
+	LeftoverStatus bool
 	// Message is kstatus's message, e.g. "Ready: 2/3".
 	Message string
 }
@@ -41,6 +48,7 @@ func RolloutOf(sts *unstructured.Unstructured) Rollout {
 	observed, _, _ := unstructured.NestedInt64(sts.Object, "status", "observedGeneration")
 	r.Desired, r.Ready, r.Updated = int32(desired), int32(ready), int32(updated)
 	r.Observed = observed >= sts.GetGeneration()
+	r.LeftoverStatus = observed > sts.GetGeneration()
 	res, err := status.Compute(sts)
 	if err != nil {
 		r.Message = err.Error()
@@ -55,7 +63,8 @@ func RolloutOf(sts *unstructured.Unstructured) Rollout {
 // replicas'): current when both are, the replicas counted together.
 func (r Rollout) And(o Rollout) Rollout {
 	out := Rollout{Exists: r.Exists && o.Exists, Current: r.Current && o.Current, Observed: r.Observed && o.Observed,
-		Ready: r.Ready + o.Ready, Updated: r.Updated + o.Updated, Desired: r.Desired + o.Desired, Message: r.Message}
+		LeftoverStatus: r.LeftoverStatus || o.LeftoverStatus,
+		Ready:          r.Ready + o.Ready, Updated: r.Updated + o.Updated, Desired: r.Desired + o.Desired, Message: r.Message}
 	if !o.Current && r.Current {
 		out.Message = o.Message
 	}
@@ -72,6 +81,8 @@ func (r Rollout) Progress() string {
 		return fmt.Sprintf("%d/%d replicas ready", r.Ready, r.Desired)
 	case !r.Observed:
 		return fmt.Sprintf("%d/%d replicas ready, the latest spec not yet observed", r.Ready, r.Desired)
+	case r.LeftoverStatus:
+		return fmt.Sprintf("%d/%d replicas ready, the status left over from the StatefulSet it replaced", r.Ready, r.Desired)
 	case r.Updated < r.Desired:
 		return fmt.Sprintf("%d/%d replicas ready, %d/%d updated", r.Ready, r.Desired, r.Updated, r.Desired)
 	default:

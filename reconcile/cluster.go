@@ -69,6 +69,13 @@ type cluster interface {
 	// StatefulSet), with its UID as a precondition; with dryRun the API server
 	// only checks it (the permission, the precondition).
 	deleteOrphan(ctx context.Context, live *unstructured.Unstructured, dryRun bool) error
+	// clearLeftoverStatus sets the observedGeneration of StatefulSet live's status
+	// to 0 (a merge patch of the status subresource, live's resourceVersion as a
+	// precondition) when it holds the status of the StatefulSet it replaced
+	// (phases.Rollout.LeftoverStatus): the StatefulSet controller then writes the
+	// status anew. A precondition that fails (the status changed meanwhile) or a
+	// StatefulSet gone is not an error.
+	clearLeftoverStatus(ctx context.Context, live *unstructured.Unstructured) error
 	// waitGone waits until live no longer exists (the garbage collector removes
 	// an object deleted with orphans only after releasing them).
 	waitGone(ctx context.Context, live *unstructured.Unstructured) error
@@ -213,6 +220,19 @@ func (k *kubeCluster) deleteOrphan(ctx context.Context, live *unstructured.Unstr
 	err := k.e.Client.Delete(ctx, live.DeepCopy(), opts...)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting %s %s/%s (its pods stay): %w", live.GetKind(), live.GetNamespace(), live.GetName(), kube.Explain(err))
+	}
+	return nil
+}
+
+func (k *kubeCluster) clearLeftoverStatus(ctx context.Context, live *unstructured.Unstructured) error {
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(live.GroupVersionKind())
+	obj.SetNamespace(live.GetNamespace())
+	obj.SetName(live.GetName())
+	patch := fmt.Sprintf(`{"metadata":{"resourceVersion":%q},"status":{"observedGeneration":0}}`, live.GetResourceVersion())
+	err := k.e.Client.Status().Patch(ctx, obj, client.RawPatch(types.MergePatchType, []byte(patch)), client.FieldOwner(kube.FieldManager))
+	if err != nil && !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("clearing the leftover status of %s %s/%s: %w", live.GetKind(), live.GetNamespace(), live.GetName(), kube.Explain(err))
 	}
 	return nil
 }

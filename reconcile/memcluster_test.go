@@ -297,6 +297,20 @@ func (m *memCluster) deleteOrphan(_ context.Context, live *unstructured.Unstruct
 	return nil
 }
 
+func (m *memCluster) clearLeftoverStatus(_ context.Context, live *unstructured.Unstructured) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ref := refOf(live)
+	if err := m.check("clear-status", ref.String()); err != nil {
+		return err
+	}
+	if obj := m.objs[ref]; obj != nil {
+		_ = unstructured.SetNestedField(obj.Object, int64(0), "status", "observedGeneration")
+	}
+	m.ops = append(m.ops, "clear-status "+ref.String())
+	return nil
+}
+
 func (m *memCluster) waitGone(context.Context, *unstructured.Unstructured) error { return nil }
 
 // withVolumes gives the cluster the data PVCs of a Database of replicas, of size.

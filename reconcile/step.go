@@ -60,6 +60,11 @@ func (r *run) decide(ctx context.Context) (phases.Decision, *snapshot, error) {
 	if err != nil {
 		return phases.Decision{}, nil, err
 	}
+	for _, sts := range snap.statefulSets() {
+		if err := r.e.clearLeftoverStatus(ctx, r.c, sts, r.emit); err != nil {
+			return phases.Decision{}, nil, err
+		}
+	}
 	for name, pw := range map[string]passwordOf{r.db.SecretName(): snap.password, r.db.ReplicationSecretName(): snap.replication} {
 		if pw.generated {
 			r.pending[name] = pw.value

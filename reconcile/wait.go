@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -45,6 +46,7 @@ func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, sets ma
 	// first state (pods unschedulable) would otherwise be silent until the heartbeat.
 	last := w.rollout()
 	report(last, "waiting for "+last.Progress())
+	cleared := map[string]bool{} // resourceVersions of StatefulSets already looked at
 	tick := e.clock().NewTicker(heartbeat)
 	defer tick.Stop()
 	for {
@@ -59,6 +61,15 @@ func (e *Engine) waitRollout(ctx context.Context, db *v1alpha1.Database, sets ma
 			done, err := w.update(subs)
 			if done || err != nil {
 				return err
+			}
+			for _, sts := range w.latest {
+				if sts == nil || cleared[sts.GetResourceVersion()] {
+					continue
+				}
+				cleared[sts.GetResourceVersion()] = true
+				if err := e.clearLeftoverStatus(ctx, e.kube(), sts, func(ev Event) { report(last, ev.Message) }); err != nil {
+					return err
+				}
 			}
 			if r := w.rollout(); r.Progress() != last.Progress() || r.Current {
 				if last = r; r.Current {
@@ -130,4 +141,18 @@ func (v *rolloutView) rollout() phases.Rollout {
 		return phases.Rollout{}
 	}
 	return *out
+}
+
+// clearLeftoverStatus asks the StatefulSet controller to write the status of sts
+// anew when it holds the status of the StatefulSet it replaced (a volume growth
+// deletes and creates StatefulSets): the controller never corrects it by itself, and
+// the rollout would never complete. Nothing happens for any other StatefulSet.
+func (e *Engine) clearLeftoverStatus(ctx context.Context, c cluster, sts *unstructured.Unstructured, emit func(Event)) error {
+	if sts == nil || !phases.RolloutOf(sts).LeftoverStatus {
+		return nil
+	}
+	observed, _, _ := unstructured.NestedInt64(sts.Object, "status", "observedGeneration")
+	emit(Event{Type: EventInfo, Message: fmt.Sprintf("StatefulSet %s holds the status of the StatefulSet it replaced (observed generation %d, generation %d): "+
+		"clearing it so that the StatefulSet controller writes it again", sts.GetName(), observed, sts.GetGeneration())})
+	return c.clearLeftoverStatus(ctx, sts)
 }

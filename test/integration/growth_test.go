@@ -124,6 +124,28 @@ func TestVolumeGrowth(t *testing.T) {
 	f.plan(0, "-f", grown, "--detailed-exitcode")
 }
 
+// TestLeftoverStatefulSetStatus: a StatefulSet created again (as a volume growth
+// does) can carry the status of the one it replaced, ahead of its spec, which the
+// StatefulSet controller never corrects (the simulator behaves alike): reconcile
+// clears it, the controller writes it anew, and the Database ends Ready instead of
+// waiting for a rollout until its deadline.
+func TestLeftoverStatefulSetStatus(t *testing.T) {
+	f := newPlanFixture(t)
+	stop := env.SimulateRollouts(t, f.ns)
+	file := f.file("orders.yaml", f.postgres("orders", 3, ""))
+	f.reconcile(file)
+	stop()
+	env.SetLeftoverStatus(t, f.ns, "orders-replica")
+	f.simulateRollouts()
+	_, stderr := f.reconcile(file)
+	if want := "StatefulSet orders-replica holds the status of the StatefulSet it replaced"; !strings.Contains(stderr, want) {
+		t.Errorf("reconcile does not say %q:\n%s", want, stderr)
+	}
+	if sts := f.statefulSet("orders-replica"); sts.Status.ObservedGeneration != sts.Generation {
+		t.Errorf("observedGeneration %d, generation %d", sts.Status.ObservedGeneration, sts.Generation)
+	}
+}
+
 // TestVolumeGrowthRefused: a PVC whose StorageClass does not allow expansion: plan
 // and reconcile refuse the growth before anything is written, naming the PVC.
 func TestVolumeGrowthRefused(t *testing.T) {

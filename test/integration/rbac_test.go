@@ -612,6 +612,15 @@ func rbacProofs() map[string]rbacScenario {
 		"delete services":                    scaledDown,
 		"patch persistentvolumeclaims":       grown,
 		"delete statefulsets.apps":           grown,
+		"patch statefulsets.apps/status": func(t *testing.T, tr *rbacTranscript, ns, kc string) *rbacRun {
+			// A StatefulSet with the status of the one it replaced (volume growth).
+			stop := env.SimulateRollouts(t, ns)
+			file := rbacDatabase(t, tr.dir, "orders", 1, "")
+			tr.run(0, env.Kubeconfig, "reconcile", "-n", ns, "-f", file, "--timeout", "1m")
+			stop()
+			env.SetLeftoverStatus(t, ns, "orders")
+			return tr.run(1, kc, "reconcile", "-n", ns, "-f", file, "--timeout", "1m")
+		},
 	}
 }
 

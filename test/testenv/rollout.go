@@ -52,7 +52,15 @@ func MarkRolledOut(ctx context.Context, c client.Client, sts *appsv1.StatefulSet
 	}
 	want := appsv1.StatefulSetStatus{ObservedGeneration: sts.Generation, Replicas: n, ReadyReplicas: n,
 		CurrentReplicas: n, UpdatedReplicas: n, AvailableReplicas: n, CurrentRevision: "r1", UpdateRevision: "r1"}
-	if equality.Semantic.DeepEqual(sts.Status, want) {
+	// As the StatefulSet controller does (inconsistentStatus): no write unless a
+	// count or revision differs or its observedGeneration is higher; a status whose
+	// observedGeneration is ahead of the spec (left over from a StatefulSet deleted
+	// under that name) is kept.
+	same := sts.Status.DeepCopy()
+	if same.ObservedGeneration > want.ObservedGeneration {
+		same.ObservedGeneration = want.ObservedGeneration
+	}
+	if equality.Semantic.DeepEqual(*same, want) {
 		return
 	}
 	sts = sts.DeepCopy()
@@ -69,4 +77,24 @@ func releaseOrphans(ctx context.Context, c client.Client, sts *appsv1.StatefulSe
 	sts = sts.DeepCopy()
 	sts.Finalizers = slices.DeleteFunc(sts.Finalizers, func(f string) bool { return f == metav1.FinalizerOrphanDependents })
 	_ = c.Update(ctx, sts)
+}
+
+// SetLeftoverStatus gives StatefulSet ns/name a status that is ahead of its spec
+// (observedGeneration = generation + 1, every replica ready and updated), as the
+// StatefulSet controller leaves on a StatefulSet created again under the name of one
+// it was writing the status of: it never corrects it by itself.
+func (e *Env) SetLeftoverStatus(tb testing.TB, ns, name string) {
+	tb.Helper()
+	sts := &appsv1.StatefulSet{}
+	if err := e.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, sts); err != nil {
+		tb.Fatal(err)
+	}
+	MarkRolledOut(context.Background(), e.Client, sts)
+	if err := e.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, sts); err != nil {
+		tb.Fatal(err)
+	}
+	sts.Status.ObservedGeneration = sts.Generation + 1
+	if err := e.Client.Status().Update(context.Background(), sts); err != nil {
+		tb.Fatalf("testenv: the leftover status of StatefulSet %s/%s: %v", ns, name, err)
+	}
 }
