@@ -21,8 +21,10 @@ import (
 // ctlProc is a running `dbctl controller`, its stderr (JSON log lines) in a file,
 // its metrics sampled every 2 s.
 type ctlProc struct {
-	cmd        *exec.Cmd
-	start      time.Time
+	cmd   *exec.Cmd
+	start time.Time
+	// working is when its workers started (startWorking).
+	working    time.Time
 	logPath    string
 	metricsURL string
 	exited     chan struct{}
@@ -49,6 +51,20 @@ func freeLocalPort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startWorking starts the controller (startController) and waits until its workers
+// run; the caller stops it.
+func (e *env) startWorking(ctx context.Context, kubeconfig, id, leaseNS string) (*ctlProc, error) {
+	p, err := e.startController(ctx, kubeconfig, id, leaseNS)
+	if err != nil {
+		return nil, err
+	}
+	if p.working, err = p.waitLog(ctx, "Starting workers", 2*time.Minute); err != nil {
+		_, _ = p.stop()
+		return nil, err
+	}
+	return p, nil
 }
 
 // startController starts the controller with the proxy's kubeconfig; leaseNS ""

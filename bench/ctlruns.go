@@ -108,16 +108,12 @@ func (e *env) coldControllerRun(ctx context.Context, proxy *apiProxy, kubeconfig
 		return nil, err
 	}
 	defer stsw.stop()
-	p, err := e.startController(ctx, kubeconfig, id, "")
+	p, err := e.startWorking(ctx, kubeconfig, id, "")
 	if err != nil {
 		return nil, err
 	}
 	defer p.stop()
-	started, err := p.waitLog(ctx, "Starting workers", 2*time.Minute)
-	if err != nil {
-		return nil, err
-	}
-	r.StartSeconds = round(started.Sub(p.start).Seconds())
+	r.StartSeconds = round(p.working.Sub(p.start).Seconds())
 	t0 := time.Now()
 	if err := e.applyDatabases(ctx, files); err != nil {
 		return nil, fmt.Errorf("creating the Databases: %w", err)
@@ -167,15 +163,12 @@ func (e *env) restartControllerRun(ctx context.Context, proxy *apiProxy, kubecon
 	if err := e.createNamespace(ctx, ctlLeaseNS); err != nil {
 		return nil, err
 	}
-	p, err := e.startController(ctx, kubeconfig, "leader-election", ctlLeaseNS)
+	p, err := e.startWorking(ctx, kubeconfig, "leader-election", ctlLeaseNS)
 	if err != nil {
 		return nil, err
 	}
 	defer p.stop()
-	started, err := p.waitLog(ctx, "Starting workers", 2*time.Minute)
-	if err != nil {
-		return nil, err
-	}
+	started := p.working
 	r.StartSeconds = round(started.Sub(p.start).Seconds())
 	all, err := p.waitReadyMetric(ctx, n, 15*time.Minute)
 	if err != nil {

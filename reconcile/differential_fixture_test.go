@@ -153,7 +153,7 @@ func startController(t *testing.T, c client.WithWatch, ns string) *controller {
 			switch {
 			case !ok || ev.Type != watch.Added && ev.Type != watch.Modified:
 			case sts.DeletionTimestamp != nil:
-				releaseOrphans(ctx, c, sts)
+				testenv.ReleaseOrphans(ctx, c, sts)
 			case ctl.enabled.Load():
 				testenv.MarkRolledOut(ctx, c, sts)
 			}
@@ -177,17 +177,6 @@ func startController(t *testing.T, c client.WithWatch, ns string) *controller {
 		}
 	}()
 	return ctl
-}
-
-// releaseOrphans does the garbage collector's part of a deletion that orphans the
-// dependents: it removes the orphan finalizer, and the object goes.
-func releaseOrphans(ctx context.Context, c client.Client, sts *appsv1.StatefulSet) {
-	if !slices.Contains(sts.Finalizers, metav1.FinalizerOrphanDependents) {
-		return
-	}
-	sts = sts.DeepCopy()
-	sts.Finalizers = slices.DeleteFunc(sts.Finalizers, func(f string) bool { return f == metav1.FinalizerOrphanDependents })
-	_ = c.Update(ctx, sts)
 }
 
 // releaseClaim does the PVC protection controller's part of a PVC's deletion: no

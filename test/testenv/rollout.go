@@ -34,7 +34,7 @@ func (e *Env) SimulateRollouts(tb testing.TB, ns string) (stop func()) {
 				continue
 			}
 			if sts.DeletionTimestamp != nil {
-				releaseOrphans(ctx, e.Client, sts)
+				ReleaseOrphans(ctx, e.Client, sts)
 				continue
 			}
 			MarkRolledOut(ctx, e.Client, sts)
@@ -68,9 +68,9 @@ func MarkRolledOut(ctx context.Context, c client.Client, sts *appsv1.StatefulSet
 	_ = c.Status().Update(ctx, sts)
 }
 
-// releaseOrphans does the garbage collector's part of a deletion that orphans the
+// ReleaseOrphans does the garbage collector's part of a deletion that orphans the
 // dependents: it removes the orphan finalizer, and the object goes.
-func releaseOrphans(ctx context.Context, c client.Client, sts *appsv1.StatefulSet) {
+func ReleaseOrphans(ctx context.Context, c client.Client, sts *appsv1.StatefulSet) {
 	if !slices.Contains(sts.Finalizers, metav1.FinalizerOrphanDependents) {
 		return
 	}
