@@ -130,7 +130,7 @@ func (k *kubeCluster) readChildren(ctx context.Context, db *v1alpha1.Database, r
 			defer wg.Done()
 			u := &unstructured.Unstructured{}
 			u.SetGroupVersionKind(r.GroupVersionKind())
-			err := k.e.Client.Get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: r.Name}, u)
+			err := k.get(ctx, client.ObjectKey{Namespace: db.Namespace, Name: r.Name}, u)
 			switch {
 			case apierrors.IsNotFound(err):
 			case err != nil:
@@ -151,6 +151,35 @@ func (k *kubeCluster) readChildren(ctx context.Context, db *v1alpha1.Database, r
 		}
 	}
 	return live, nil
+}
+
+// readAttempts and readRetryDelay bound get's retries: a read is idempotent, so a
+// transient failure of one of a step's dozen reads is retried on the spot instead of
+// failing the whole step (under a flaky API server, the chance that every read of a
+// step succeeds at once falls with each child).
+const (
+	readAttempts   = 3
+	readRetryDelay = 50 * time.Millisecond
+)
+
+// get reads one object, retrying a transient failure (Transient) up to readAttempts
+// times, readRetryDelay apart, doubling, and never past ctx.
+func (k *kubeCluster) get(ctx context.Context, key client.ObjectKey, obj client.Object) error {
+	delay := readRetryDelay
+	for attempt := 1; ; attempt++ {
+		err := k.e.Client.Get(ctx, key, obj)
+		if err == nil || attempt == readAttempts || !Transient(err) || apierrors.IsConflict(err) {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay *= 2
+	}
 }
 
 func (k *kubeCluster) pvcsExist(ctx context.Context, db *v1alpha1.Database) (bool, error) {
